@@ -1,0 +1,329 @@
+"""A Keras model seen as a function of one flat weight vector.
+
+The step works on ``w``, the concatenation of ``model.trainable_variables``
+(each flattened in row-major order), in the model's dtype. Two
+implementations share one interface (:class:`ModelFunction`):
+
+* :class:`DenseChain` -- closed-form outputs and Jacobian for a plain chain of
+  ``keras.layers.Dense`` layers with elementwise activations (the networks the
+  estimators build). Back-propagates ``k`` output sensitivities at once; the
+  cost of a Jacobian is about ``k + 1`` forward passes.
+* :class:`AutodiffFunction` -- any Keras model, through
+  ``model.stateless_call``. The Jacobian is computed per sample and
+  vectorised with ``tf.vectorized_map`` in reverse mode (``k`` backward
+  passes per sample) or, when the model has fewer weights than outputs per
+  sample, in forward mode (one forward pass per weight). This avoids the
+  batch-by-batch intermediates of a whole-batch ``tape.jacobian``.
+
+Models are evaluated in inference mode (``training=False``): LM compares
+losses between attempts, which a random layer such as dropout would spoil.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+__all__ = ["ModelFunction", "DenseChain", "AutodiffFunction", "model_function"]
+
+
+class ModelFunction:
+    """Outputs and output Jacobian of a model as functions of flat weights.
+
+    Attributes
+    ----------
+    n_params : int
+        Length of the weight vector ``w``.
+    n_outputs : int
+        Outputs per sample, ``k``.
+    dtype : tf.DType
+        The model's variable dtype, used for ``w`` and for Jacobians.
+    key : tuple or None
+        A hashable description of the function: two models with equal keys
+        compute the same function of ``w``, so compiled steps can be shared
+        between them. ``None`` means no sharing.
+    """
+
+    def __init__(self, model: keras.Model):
+        self.model = model
+        self.variables = list(model.trainable_variables)
+        self.shapes = [tuple(v.shape) for v in self.variables]
+        self.sizes = [int(np.prod(s, dtype=np.int64)) for s in self.shapes]
+        self.n_params = int(sum(self.sizes))
+        self.dtype = tf.as_dtype(self.variables[0].dtype)
+        self.n_outputs = int(model.outputs[0].shape[-1]) if _has_outputs(model) else 0
+        self.key = None
+
+    # -- weights <-> variables -------------------------------------------------
+    def get_weights(self) -> tf.Tensor:
+        """Current weights of the model as one flat vector."""
+        return tf.concat([tf.reshape(v.value, [-1]) for v in self.variables], axis=0)
+
+    def set_weights(self, w: tf.Tensor) -> None:
+        """Write a flat weight vector back into the model's variables."""
+        for v, part in zip(self.variables, self.unflatten(w), strict=True):
+            v.assign(tf.cast(part, v.dtype))
+
+    def unflatten(self, w: tf.Tensor) -> list[tf.Tensor]:
+        parts = tf.split(w, self.sizes)
+        return [tf.reshape(p, s) for p, s in zip(parts, self.shapes, strict=True)]
+
+    def penalty_mask(self) -> np.ndarray:
+        """1.0 for entries of kernels (variables with ``ndim >= 2``), else 0.0."""
+        return np.concatenate(
+            [
+                np.full(size, float(len(s) >= 2))
+                for s, size in zip(self.shapes, self.sizes, strict=True)
+            ]
+        )
+
+    # -- the maths ---------------------------------------------------------------
+    def outputs(self, w: tf.Tensor, x: tf.Tensor) -> tf.Tensor:
+        """Model outputs ``(N, k)`` at weights ``w``."""
+        raise NotImplementedError
+
+    def outputs_and_jacobian(self, w: tf.Tensor, x: tf.Tensor):
+        """Return ``(z, J)``: outputs ``(N, k)`` and Jacobian ``(N, k, n)``."""
+        raise NotImplementedError
+
+
+def _has_outputs(model) -> bool:
+    try:
+        return bool(model.outputs)
+    except (AttributeError, ValueError):
+        return False
+
+
+_DERIVATIVES = {
+    # activation name -> derivative as a function of (pre-activation, activation)
+    "linear": None,
+    "tanh": lambda z, a: 1.0 - tf.square(a),
+    "sigmoid": lambda z, a: a * (1.0 - a),
+    "relu": lambda z, a: tf.cast(z > 0, a.dtype),
+    "softplus": lambda z, a: tf.sigmoid(z),
+    "elu": lambda z, a: tf.where(z > 0, tf.ones_like(a), a + 1.0),
+    "swish": lambda z, a: tf.sigmoid(z) * (1.0 + z * (1.0 - tf.sigmoid(z))),
+    "silu": lambda z, a: tf.sigmoid(z) * (1.0 + z * (1.0 - tf.sigmoid(z))),
+}
+_FORWARD = {
+    "linear": None,
+    "tanh": tf.tanh,
+    "sigmoid": tf.sigmoid,
+    "relu": tf.nn.relu,
+    "softplus": tf.nn.softplus,
+    "elu": tf.nn.elu,
+    "swish": tf.nn.silu,
+    "silu": tf.nn.silu,
+}
+
+
+class DenseChain(ModelFunction):
+    """Closed-form function of a chain of ``Dense`` layers.
+
+    Use :func:`model_function`, which checks that a model qualifies (and that
+    this closed form reproduces the model's own outputs) before choosing it.
+    """
+
+    def __init__(self, model: keras.Model, layers: list):
+        super().__init__(model)
+        index = {id(v): i for i, v in enumerate(self.variables)}
+        self.layers = []
+        for layer in layers:
+            kernel_i = index[id(layer.kernel)]
+            bias_i = index[id(layer.bias)] if layer.use_bias else None
+            name = _activation_name(layer.activation)
+            self.layers.append((kernel_i, bias_i, name))
+        self.n_outputs = int(layers[-1].units)
+        self.key = (
+            "dense",
+            self.dtype.name,
+            tuple(self.shapes),
+            tuple(self.layers),
+        )
+
+    def _forward(self, w, x, keep):
+        params = self.unflatten(w)
+        a = tf.cast(x, self.dtype)
+        trace = []
+        for kernel_i, bias_i, act in self.layers:
+            kernel = params[kernel_i]
+            z = tf.matmul(a, kernel)
+            if bias_i is not None:
+                z = z + params[bias_i]
+            a_next = z if _FORWARD[act] is None else _FORWARD[act](z)
+            if keep:
+                trace.append((a, z, a_next, kernel))
+            a = a_next
+        return a, trace
+
+    def outputs(self, w, x):
+        return self._forward(w, x, keep=False)[0]
+
+    def outputs_and_jacobian(self, w, x):
+        out, trace = self._forward(w, x, keep=True)
+        k = self.n_outputs
+        blocks: list[tf.Tensor | None] = [None] * len(self.variables)
+        # delta[c, o, j] = d out[c, o] / d pre-activation[c, j] of the layer.
+        delta = None
+        for pos in range(len(self.layers) - 1, -1, -1):
+            kernel_i, bias_i, act = self.layers[pos]
+            a_in, z, a_out, kernel = trace[pos]
+            deriv = _DERIVATIVES[act]
+            if delta is None:
+                eye = tf.eye(k, dtype=self.dtype)[None]
+                delta = eye if deriv is None else eye * deriv(z, a_out)[:, None, :]
+                if deriv is None:
+                    delta = tf.broadcast_to(delta, [tf.shape(z)[0], k, k])
+            elif deriv is not None:
+                delta = delta * deriv(z, a_out)[:, None, :]
+            n_rows = tf.shape(a_in)[0]
+            block = a_in[:, None, :, None] * delta[:, :, None, :]
+            blocks[kernel_i] = tf.reshape(block, [n_rows, k, -1])
+            if bias_i is not None:
+                blocks[bias_i] = delta
+            if pos > 0:
+                delta = tf.einsum("coj,ij->coi", delta, kernel)
+        return out, tf.concat(blocks, axis=-1)
+
+
+class AutodiffFunction(ModelFunction):
+    """Any Keras model, differentiated per sample with ``tf.vectorized_map``.
+
+    Parameters
+    ----------
+    model : keras.Model
+        A built model with a single input and a single output tensor.
+    mode : {"auto", "reverse", "forward"}, default="auto"
+        ``"auto"`` picks forward mode when the model has fewer weights than
+        outputs per sample, reverse mode otherwise.
+    """
+
+    def __init__(self, model: keras.Model, mode: str = "auto"):
+        super().__init__(model)
+        if mode == "auto":
+            mode = "forward" if self.n_params < self.n_outputs else "reverse"
+        self.mode = mode
+
+    def _call(self, w, x):
+        non_trainable = [v.value for v in self.model.non_trainable_variables]
+        out, _ = self.model.stateless_call(
+            self.unflatten(w), non_trainable, x, training=False
+        )
+        return tf.reshape(out, [tf.shape(out)[0], -1])
+
+    def outputs(self, w, x):
+        return self._call(w, tf.cast(x, self.model.input_dtype))
+
+    def outputs_and_jacobian(self, w, x):
+        x = tf.cast(x, self.model.input_dtype)
+        z = self._call(w, x)
+        if self.mode == "forward":
+            basis = tf.eye(self.n_params, dtype=w.dtype)
+
+            def column(tangent):
+                with tf.autodiff.ForwardAccumulator(w, tangent) as acc:
+                    out = self._call(w, x)
+                return acc.jvp(out)
+
+            jac = tf.transpose(tf.vectorized_map(column, basis), [1, 2, 0])
+            return z, jac
+
+        def row(x_one):
+            with tf.GradientTape(watch_accessed_variables=False) as tape:
+                tape.watch(w)
+                out = self._call(w, x_one[None])[0]
+            return tape.jacobian(out, w)
+
+        return z, tf.vectorized_map(row, x)
+
+
+def _activation_name(activation) -> str | None:
+    try:
+        name = keras.activations.serialize(activation)
+    except (ValueError, TypeError):
+        return None
+    if isinstance(name, dict):
+        name = name.get("config", name.get("class_name"))
+    return name if name in _DERIVATIVES else None
+
+
+def _dense_layers(model: keras.Model) -> list | None:
+    """The Dense layers of ``model`` if it is a plain chain of them, else None."""
+    layers = [
+        layer
+        for layer in model.layers
+        if not isinstance(layer, keras.layers.InputLayer)
+    ]
+    if not layers or not all(type(layer) is keras.layers.Dense for layer in layers):
+        return None
+    if any(_activation_name(layer.activation) is None for layer in layers):
+        return None
+    if any(getattr(layer, "lora_enabled", False) for layer in layers):
+        return None
+    owned = [v for layer in layers for v in layer.trainable_variables]
+    if {id(v) for v in owned} != {id(v) for v in model.trainable_variables}:
+        return None
+    if model.non_trainable_variables:
+        return None
+    dtypes = {layer.compute_dtype for layer in layers} | {
+        v.dtype for v in model.trainable_variables
+    }
+    if len(dtypes) != 1:
+        return None
+    return layers
+
+
+def model_function(model: keras.Model, jacobian: str = "auto") -> ModelFunction:
+    """Choose the :class:`ModelFunction` for ``model``.
+
+    Parameters
+    ----------
+    model : keras.Model
+        A built Keras model with one input and one output.
+    jacobian : {"auto", "dense", "reverse", "forward"}, default="auto"
+        ``"auto"`` uses the closed form when the model is a chain of ``Dense``
+        layers whose outputs it reproduces, else ``AutodiffFunction("auto")``.
+
+    Returns
+    -------
+    ModelFunction
+    """
+    if jacobian not in ("auto", "dense", "reverse", "forward"):
+        raise ValueError(
+            "jacobian must be one of 'auto', 'dense', 'reverse', 'forward'. "
+            f"Received: jacobian={jacobian!r}"
+        )
+    if not model.built or not model.trainable_variables:
+        raise ValueError(
+            "The model must be built and have trainable weights. Call it on a "
+            "batch or build it with keras.Input first. "
+            f"Received: model={model.name!r}"
+        )
+    if jacobian in ("auto", "dense"):
+        layers = _dense_layers(model)
+        if layers is not None:
+            chain = DenseChain(model, layers)
+            if _reproduces(chain, model):
+                return chain
+        if jacobian == "dense":
+            raise ValueError(
+                "jacobian='dense' needs a model that is a plain chain of "
+                "keras.layers.Dense layers with elementwise activations "
+                f"({sorted(_DERIVATIVES)}). Received: model={model.name!r}"
+            )
+        jacobian = "auto"
+    return AutodiffFunction(model, mode=jacobian)
+
+
+def _reproduces(chain: DenseChain, model: keras.Model) -> bool:
+    """Check the closed form against the model itself on a random batch."""
+    n_in = int(model.inputs[0].shape[-1]) if _has_outputs(model) else None
+    if n_in is None or len(model.inputs) != 1 or len(model.outputs) != 1:
+        return False
+    probe = np.random.default_rng(0).standard_normal((3, n_in))
+    probe = tf.constant(probe, dtype=chain.dtype)
+    ours = chain.outputs(chain.get_weights(), probe).numpy()
+    theirs = np.asarray(model(probe, training=False))
+    tol = 1e-4 if chain.dtype != tf.float64 else 1e-10
+    return theirs.shape == ours.shape and np.allclose(ours, theirs, rtol=tol, atol=tol)

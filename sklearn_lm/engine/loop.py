@@ -1,0 +1,449 @@
+"""The plain training loop: epochs of LM steps over arrays or a ``tf.data.Dataset``."""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from . import damping as damping_module
+from . import losses as losses_module
+from .jacobian import model_function
+from .step import (
+    compiled_step,
+    default_chunk_size,
+    normal_matrix_bytes,
+    physical_memory_bytes,
+)
+
+__all__ = ["Trainer", "History", "STOP_MESSAGES"]
+
+#: Why training stopped, in words (``History.stop_reason`` is the key).
+STOP_MESSAGES = {
+    None: "completed the requested epochs",
+    "damping_max": (
+        "the damping factor reached its maximum: no step along the damped "
+        "Gauss-Newton direction lowers the loss any more"
+    ),
+    "non_finite": "the loss is not finite at the current weights",
+    "callback": "a callback asked to stop",
+}
+
+Callback = Callable[[int, dict], Any]
+
+
+class History:
+    """What :meth:`Trainer.fit` did.
+
+    Attributes
+    ----------
+    history : dict of str to list of float
+        Per epoch: ``"loss"`` (mean over the epoch's steps of the training
+        objective after each step), ``"damping"`` (lambda at the end of the
+        epoch), ``"attempts"`` (mean attempts per step).
+    epoch : list of int
+        Epoch indices, counted over the trainer's whole life.
+    stop_reason : str or None
+        A key of :data:`STOP_MESSAGES`.
+    n_steps : int
+        LM steps taken in this call.
+    """
+
+    def __init__(self):
+        self.history: dict[str, list[float]] = {
+            "loss": [],
+            "damping": [],
+            "attempts": [],
+        }
+        self.epoch: list[int] = []
+        self.stop_reason: str | None = None
+        self.n_steps = 0
+
+    @property
+    def message(self) -> str:
+        """:attr:`stop_reason` in words."""
+        return STOP_MESSAGES[self.stop_reason]
+
+    def __repr__(self) -> str:
+        last = self.history["loss"][-1] if self.history["loss"] else None
+        return (
+            f"History(epochs={len(self.epoch)}, steps={self.n_steps}, "
+            f"loss={last}, stop_reason={self.stop_reason!r})"
+        )
+
+
+def _check_number(name, value, low, *, integer=False, inclusive=True):
+    kind = numbers.Integral if integer else numbers.Real
+    if isinstance(value, bool) or not isinstance(value, kind) or not np.isfinite(value):
+        ok = False
+    else:
+        ok = value >= low if inclusive else value > low
+    if not ok:
+        what = "an integer" if integer else "a finite number"
+        sign = ">=" if inclusive else ">"
+        raise ValueError(
+            f"{name} must be {what} {sign} {low}. Received: {name}={value!r}"
+        )
+    return value
+
+
+class Trainer:
+    """Train a Keras model with the Levenberg-Marquardt algorithm.
+
+    Parameters
+    ----------
+    model : keras.Model
+        A built model (its weights exist) with one input and one output.
+        Its weights are updated in place.
+    loss : str or losses.Loss, default="mse"
+        See :func:`sklearn_lm.engine.losses.get`.
+    damping : str or damping.Damping, default="standard"
+        See :func:`sklearn_lm.engine.damping.get`.
+    learning_rate : float, default=1.0
+        Fraction of the LM step taken (``w - learning_rate * delta``).
+    max_attempts : int, default=10
+        Damping retries per step before the step is given up.
+    l2 : float, default=0.0
+        L2 penalty ``l2 * sum(W**2)`` over kernels (variables with two or more
+        dimensions); biases are not penalised.
+    jacobian : {"auto", "dense", "reverse", "forward"}, default="auto"
+        How Jacobians are computed (:func:`~sklearn_lm.engine.jacobian.model_function`).
+    chunk_size : int, optional
+        Samples per chunk when accumulating the normal equations. By default
+        chosen so that a chunk's Jacobian holds about 128 MiB.
+    memory_limit : int, optional
+        Bytes the float64 normal equations may use (``24 * n**2``); by default
+        half of the physical memory. Exceeding it raises ``ValueError`` before
+        anything is allocated.
+
+    Notes
+    -----
+    Jacobians are computed in the model's dtype (float32 or float64); the
+    normal equations, their solve, the loss and lambda are float64. Peak memory
+    of a step is about ``24 n**2 + chunk_size * q * n * (8 + itemsize)`` bytes
+    plus the model's activations for one chunk, for ``n`` weights and ``q``
+    residuals per sample, independent of the number of samples.
+
+    Examples
+    --------
+    >>> import numpy as np, keras
+    >>> from sklearn_lm.engine import Trainer
+    >>> x = np.linspace(-1, 1, 200)[:, None]
+    >>> model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(8, "tanh"),
+    ...                           keras.layers.Dense(1)])
+    >>> history = Trainer(model, loss="mse").fit(x, x**2, epochs=20)
+    >>> history.history["loss"][-1] < 1e-3
+    True
+    """
+
+    def __init__(
+        self,
+        model: keras.Model,
+        loss: str | losses_module.Loss = "mse",
+        damping: str | damping_module.Damping = "standard",
+        *,
+        learning_rate: float = 1.0,
+        max_attempts: int = 10,
+        l2: float = 0.0,
+        jacobian: str = "auto",
+        chunk_size: int | None = None,
+        memory_limit: int | None = None,
+    ):
+        self.model = model
+        self.loss = losses_module.get(loss)
+        self.damping = damping_module.get(damping)
+        self.learning_rate = _check_number(
+            "learning_rate", learning_rate, 0, inclusive=False
+        )
+        self.max_attempts = _check_number("max_attempts", max_attempts, 1, integer=True)
+        self.l2 = _check_number("l2", l2, 0)
+        if chunk_size is not None:
+            _check_number("chunk_size", chunk_size, 1, integer=True)
+        self.fn = model_function(model, jacobian)
+        q = self.loss.residuals_per_sample(self.fn.n_outputs)
+        self.chunk_size = chunk_size or default_chunk_size(
+            self.fn.n_params, q, self.fn.dtype.size
+        )
+        self.memory_limit = memory_limit or physical_memory_bytes() // 2
+        self._lam = tf.constant(self.damping.initial, tf.float64)
+        self._nu = tf.constant(2.0, tf.float64)
+        self._epochs_done = 0
+        self._compiled: dict = {}
+
+    # -- state -------------------------------------------------------------------
+    @property
+    def damping_value(self) -> float:
+        """The current damping factor lambda."""
+        return float(self._lam)
+
+    def reset_damping(self) -> None:
+        """Set lambda back to the damping strategy's initial value."""
+        self._lam = tf.constant(self.damping.initial, tf.float64)
+        self._nu = tf.constant(2.0, tf.float64)
+
+    # -- data --------------------------------------------------------------------
+    def _x_dtype(self):
+        if hasattr(self.fn, "layers"):
+            return self.fn.dtype
+        return tf.as_dtype(self.model.inputs[0].dtype)
+
+    def _prepare(self, x, y, sample_weight):
+        x = tf.convert_to_tensor(x)
+        if x.dtype != self._x_dtype():
+            x = tf.cast(x, self._x_dtype())
+        n = int(x.shape[0])
+        if y is None:
+            raise ValueError("y is required when x is an array. Received: y=None")
+        y = self.loss.prepare_targets(y)
+        if not self.loss.sparse_targets:
+            k = self.fn.n_outputs
+            if y.shape.rank == 1:
+                y = tf.reshape(y, [-1, 1])
+            if int(y.shape[-1]) != k:
+                raise ValueError(
+                    f"y must have {k} columns (the model's outputs). "
+                    f"Received: y.shape={tuple(y.shape)}"
+                )
+        if int(y.shape[0]) != n:
+            raise ValueError(
+                "x and y must have the same number of samples. Received: "
+                f"x.shape[0]={n}, y.shape[0]={int(y.shape[0])}"
+            )
+        if sample_weight is None:
+            sw = tf.ones([n], tf.float64)
+        else:
+            sw = tf.reshape(
+                tf.cast(tf.convert_to_tensor(sample_weight), tf.float64), [-1]
+            )
+            if int(sw.shape[0]) != n:
+                raise ValueError(
+                    f"sample_weight must have one entry per sample ({n}). "
+                    f"Received: sample_weight.shape={tuple(sw.shape)}"
+                )
+        return x, y, sw
+
+    def _functions(self, x, y):
+        x_spec = tf.TensorSpec([None, *x.shape[1:]], x.dtype)
+        y_spec = tf.TensorSpec([None, *y.shape[1:]], y.dtype)
+        key = (x_spec, y_spec)
+        if key not in self._compiled:
+            self._compiled[key] = compiled_step(
+                self.fn,
+                self.loss,
+                self.damping,
+                learning_rate=self.learning_rate,
+                max_attempts=self.max_attempts,
+                l2=self.l2,
+                chunk_size=self.chunk_size,
+                x_spec=x_spec,
+                y_spec=y_spec,
+            )
+        return self._compiled[key]
+
+    def _check_memory(self, batch_rows: int) -> None:
+        q = self.loss.residuals_per_sample(self.fn.n_outputs)
+        if batch_rows * q < self.fn.n_params and self.l2 == 0:
+            return  # only the Gram form is used: no n x n matrix
+        need = normal_matrix_bytes(self.fn.n_params)
+        if need > self.memory_limit:
+            raise ValueError(
+                f"The model has {self.fn.n_params} weights: the float64 normal "
+                f"equations need about {need / 2**30:.1f} GiB, more than "
+                f"memory_limit={self.memory_limit} bytes. Use a smaller model, or "
+                "a batch_size with batch_size * residuals_per_sample < n_weights "
+                "(and l2=0) so that the Gram form is used."
+            )
+
+    # -- one step ----------------------------------------------------------------
+    def _run_step(self, x, y, sw, w):
+        """One compiled step from weights ``w``; the model is not written."""
+        step, _ = self._functions(x, y)
+        res = step(w, self._lam, self._nu, x, y, sw)
+        self._lam, self._nu = res.damping, res.nu
+        return res
+
+    def train_step(self, x, y, sample_weight=None) -> dict[str, Any]:
+        """Take one LM step on one batch.
+
+        Returns
+        -------
+        dict
+            ``loss`` (objective after the step; before it if rejected),
+            ``initial_loss``, ``damping`` (lambda after the step),
+            ``attempts`` and ``accepted``.
+        """
+        x, y, sw = self._prepare(x, y, sample_weight)
+        self._check_memory(int(x.shape[0]))
+        res = self._run_step(x, y, sw, self.fn.get_weights())
+        if bool(res.accepted):
+            self.fn.set_weights(res.weights)
+        return self._step_logs(res)
+
+    @staticmethod
+    def _step_logs(res) -> dict[str, Any]:
+        return {
+            "loss": float(res.loss),
+            "initial_loss": float(res.initial_loss),
+            "damping": float(res.damping),
+            "attempts": int(res.attempts),
+            "accepted": bool(res.accepted),
+        }
+
+    def evaluate(self, x, y, sample_weight=None) -> float:
+        """Loss of the model on ``(x, y)`` (without the L2 term), float64."""
+        x, y, sw = self._prepare(x, y, sample_weight)
+        _, objective = self._functions(x, y)
+        value = float(objective(self.fn.get_weights(), x, y, sw))
+        if self.l2:
+            w = self.fn.get_weights().numpy().astype(np.float64)
+            value -= self.l2 * float(np.sum(self.fn.penalty_mask() * w * w))
+        return value
+
+    # -- epochs ------------------------------------------------------------------
+    def fit(
+        self,
+        x,
+        y=None,
+        *,
+        epochs: int = 1,
+        batch_size: int | None = None,
+        sample_weight=None,
+        shuffle: bool = True,
+        seed: int | None = None,
+        callbacks: Iterable[Callback] | None = None,
+        verbose: int = 0,
+    ) -> History:
+        """Train for ``epochs`` passes over the data.
+
+        Parameters
+        ----------
+        x : array-like or tf.data.Dataset
+            Inputs, or a dataset of ``(x, y)`` or ``(x, y, sample_weight)``
+            batches (then ``y``, ``batch_size``, ``sample_weight`` and
+            ``shuffle`` must be left at their defaults).
+        y : array-like, optional
+            Targets (see the loss for the expected layout).
+        epochs : int, default=1
+        batch_size : int, optional
+            Samples per step; ``None`` means the whole data set (full batch).
+        sample_weight : array-like of shape (n_samples,), optional
+        shuffle : bool, default=True
+            Shuffle samples before each epoch (mini-batches only).
+        seed : int, optional
+            Seed of the shuffling.
+        callbacks : list of callables, optional
+            Each is called as ``callback(epoch, logs)`` after every epoch;
+            returning ``True`` stops training.
+        verbose : int, default=0
+            ``1`` prints one line per epoch.
+
+        Returns
+        -------
+        History
+        """
+        _check_number("epochs", epochs, 0, integer=True)
+        callbacks = list(callbacks or [])
+        is_dataset = isinstance(x, tf.data.Dataset)
+        if is_dataset:
+            if y is not None or sample_weight is not None or batch_size is not None:
+                raise ValueError(
+                    "With a tf.data.Dataset, pass batches of (x, y) or "
+                    "(x, y, sample_weight) in the dataset itself. Received: "
+                    f"y={type(y).__name__}, batch_size={batch_size!r}, "
+                    f"sample_weight={type(sample_weight).__name__}"
+                )
+            batches = lambda rng: self._dataset_batches(x)  # noqa: E731
+        else:
+            xt, yt, swt = self._prepare(x, y, sample_weight)
+            n = int(xt.shape[0])
+            if n == 0:
+                raise ValueError("x must contain at least one sample. Received: 0")
+            if batch_size is not None:
+                _check_number("batch_size", batch_size, 1, integer=True)
+            size = n if batch_size is None else min(int(batch_size), n)
+            self._check_memory(size)
+            batches = lambda rng: self._array_batches(  # noqa: E731
+                xt, yt, swt, size, shuffle, rng
+            )
+        rng = np.random.default_rng(seed)
+        history = History()
+        # Weights stay a tensor during an epoch and are written back to the
+        # model's variables at its end (before callbacks see the model).
+        w = self.fn.get_weights()
+        for _ in range(epochs):
+            losses, attempts, steps = [], [], 0
+            stop = None
+            for xb, yb, swb in batches(rng):
+                res = self._run_step(xb, yb, swb, w)
+                w = res.weights
+                steps += 1
+                if not np.isfinite(float(res.initial_loss)):
+                    stop = "non_finite"
+                    break
+                losses.append(float(res.loss))
+                attempts.append(int(res.attempts))
+                if (
+                    not bool(res.accepted)
+                    and float(res.damping) >= self.damping.max_value
+                ):
+                    stop = "damping_max"
+                    break
+            history.n_steps += steps
+            self.fn.set_weights(w)
+            if steps == 0 and stop is None:
+                raise ValueError("The dataset yielded no batches.")
+            logs = {
+                "loss": float(np.mean(losses)) if losses else float("nan"),
+                "damping": self.damping_value,
+                "attempts": float(np.mean(attempts)) if attempts else 0.0,
+                "steps": steps,
+            }
+            history.epoch.append(self._epochs_done)
+            for name in ("loss", "damping", "attempts"):
+                history.history[name].append(logs[name])
+            if verbose:
+                print(
+                    f"Epoch {self._epochs_done + 1}: loss={logs['loss']:.6g} "
+                    f"damping={logs['damping']:.3g} attempts={logs['attempts']:.2f}",
+                    flush=True,
+                )
+            self._epochs_done += 1
+            if any([bool(cb(self._epochs_done - 1, logs)) for cb in callbacks]):
+                stop = stop or "callback"
+            if stop is not None:
+                history.stop_reason = stop
+                break
+        return history
+
+    @staticmethod
+    def _array_batches(x, y, sw, size, shuffle, rng):
+        n = int(x.shape[0])
+        if size >= n:
+            yield x, y, sw
+            return
+        order = rng.permutation(n) if shuffle else np.arange(n)
+        for start in range(0, n, size):
+            idx = tf.constant(order[start : start + size])
+            yield tf.gather(x, idx), tf.gather(y, idx), tf.gather(sw, idx)
+
+    def _dataset_batches(self, dataset):
+        checked = False
+        for element in dataset:
+            if not isinstance(element, tuple) or len(element) not in (2, 3):
+                raise ValueError(
+                    "A dataset for Trainer.fit must yield (x, y) or "
+                    f"(x, y, sample_weight) tuples. Received: {type(element).__name__}"
+                )
+            xb, yb, swb = (
+                self._prepare(*element)
+                if len(element) == 3
+                else (self._prepare(element[0], element[1], None))
+            )
+            if not checked:
+                self._check_memory(int(xb.shape[0]))
+                checked = True
+            yield xb, yb, swb

@@ -1,0 +1,348 @@
+"""One Levenberg-Marquardt step, compiled into a single TensorFlow graph.
+
+For a batch of ``N`` samples the step
+
+1. accumulates, over chunks of rows, ``H = sum J^T F^T F J``, ``g = sum
+   J^T F^T e`` and the loss (float64) -- memory ``O(n^2 + chunk * q * n)``,
+   never ``O(N * q * n)``;
+2. solves ``(H/(N c) + a*mask + lam*diag(d)) delta = g/(N c) + a*mask*w``
+   (``a = 2 * l2 / s``) or, when the batch has fewer residual rows than
+   weights and no L2 penalty, the equivalent ``(N q) x (N q)`` Gram system;
+3. tries ``w - learning_rate * delta``: the loss is re-evaluated in
+   inference mode; a lower loss is accepted and ``lam`` decreased; otherwise
+   (including a failed solve or a non-finite loss) ``lam`` is increased and
+   the attempt repeated, up to ``max_attempts`` times or until ``lam``
+   reaches its maximum.
+
+The step is a pure function of ``(w, lam, nu, x, y, sample_weight)``; it never
+touches Keras variables, so one compiled step serves every model with the same
+architecture (see :func:`compiled_step`).
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+from typing import NamedTuple
+
+import tensorflow as tf
+
+from . import damping as damping_module
+from . import losses as losses_module
+from .jacobian import ModelFunction
+from .solve import solve_gram, solve_normal
+
+__all__ = ["StepResult", "LMStep", "compiled_step", "default_chunk_size"]
+
+_F64 = tf.float64
+#: Bytes of Jacobian rows a chunk may hold (model dtype plus float64 copy).
+CHUNK_BUDGET_BYTES = 128 * 2**20
+#: Rows per float32 block when forming ``J^T J`` for float32 models.
+GRAM_BLOCK_ROWS = 512
+
+
+class StepResult(NamedTuple):
+    """Outputs of one step (tensors)."""
+
+    weights: tf.Tensor
+    damping: tf.Tensor
+    nu: tf.Tensor
+    loss: tf.Tensor
+    attempts: tf.Tensor
+    accepted: tf.Tensor
+    initial_loss: tf.Tensor
+
+
+def default_chunk_size(n_params: int, rows_per_sample: int, itemsize: int) -> int:
+    """Samples per chunk so that a chunk's Jacobian fits ``CHUNK_BUDGET_BYTES``."""
+    per_sample = max(1, rows_per_sample * n_params * (8 + itemsize))
+    return max(64, CHUNK_BUDGET_BYTES // per_sample)
+
+
+class LMStep:
+    """Builds the step and evaluation functions for one configuration.
+
+    Parameters
+    ----------
+    fn : ModelFunction
+    loss : losses.Loss
+    damping : damping.Damping
+    learning_rate : float
+    max_attempts : int
+    l2 : float
+    chunk_size : int
+    """
+
+    def __init__(
+        self,
+        fn: ModelFunction,
+        loss: losses_module.Loss,
+        damping: damping_module.Damping,
+        learning_rate: float,
+        max_attempts: int,
+        l2: float,
+        chunk_size: int,
+    ):
+        self.fn = fn
+        self.loss = loss
+        self.damping = damping
+        self.learning_rate = float(learning_rate)
+        self.max_attempts = int(max_attempts)
+        self.l2 = float(l2)
+        self.chunk_size = int(chunk_size)
+        self.n = fn.n_params
+        self.k = fn.n_outputs
+        self.q = loss.residuals_per_sample(self.k)
+        self.c = loss.output_normaliser(self.k)
+        self.s = float(loss.curvature_scale)
+        self.mask = tf.constant(fn.penalty_mask(), _F64)
+
+    # -- chunked reductions ------------------------------------------------------
+    def _reduce(self, x, y, sw, body_fn, init):
+        n_rows = tf.shape(x)[0]
+        size = self.chunk_size
+        n_chunks = (n_rows + size - 1) // size
+
+        def body(i, acc):
+            lo = i * size
+            hi = tf.minimum(lo + size, n_rows)
+            out = body_fn(x[lo:hi], y[lo:hi], sw[lo:hi])
+            return i + 1, tuple(a + b for a, b in zip(acc, out, strict=True))
+
+        _, acc = tf.while_loop(
+            lambda i, acc: i < n_chunks, body, (tf.constant(0), init)
+        )
+        return acc
+
+    def _loss_sum(self, w, x, y, sw):
+        def body(xc, yc, swc):
+            z = self.fn.outputs(w, xc)
+            return (tf.reduce_sum(swc * self.loss.sample_losses(yc, z)),)
+
+        return self._reduce(x, y, sw, body, (tf.constant(0.0, _F64),))[0]
+
+    def _rows(self, w, xc, yc, swc, jac_dtype=_F64):
+        """Weighted linearised rows of a chunk: ``(Jhat (rows, n), e (rows,), loss)``.
+
+        ``Jhat`` is returned in ``jac_dtype``; ``e`` and the loss in float64.
+        """
+        z, jac = self.fn.outputs_and_jacobian(w, xc)
+        e, f = self.loss.linearize(yc, z)
+        root = tf.sqrt(swc)
+        if f is not None:
+            jac = tf.einsum("cqk,ckn->cqn", tf.cast(f, jac.dtype), jac)
+        jac = tf.cast(jac * tf.cast(root, jac.dtype)[:, None, None], jac_dtype)
+        e = e * root[:, None]
+        loss = tf.reduce_sum(swc * self.loss.sample_losses(yc, z))
+        return tf.reshape(jac, [-1, self.n]), tf.reshape(e, [-1]), loss
+
+    def _gram_of_rows(self, jac):
+        """``J^T J`` in float64.
+
+        For float32 models the products are formed by float32 matrix
+        multiplication over blocks of :data:`GRAM_BLOCK_ROWS` rows, and the
+        blocks are summed in float64: the Jacobian entries are float32 values
+        already, so only the rounding inside one block is added (about
+        ``sqrt(GRAM_BLOCK_ROWS) * 6e-8`` relative), while float32 matrix
+        multiplication runs several times faster than float64 on CPUs.
+        """
+        if self.fn.dtype != tf.float32:
+            jac = tf.cast(jac, _F64)
+            return tf.matmul(jac, jac, transpose_a=True)
+        rows = tf.shape(jac)[0]
+        pad = (-rows) % GRAM_BLOCK_ROWS
+        blocks = tf.reshape(
+            tf.pad(jac, [[0, pad], [0, 0]]), [-1, GRAM_BLOCK_ROWS, self.n]
+        )
+        partial = tf.matmul(blocks, blocks, transpose_a=True)
+        return tf.reduce_sum(tf.cast(partial, _F64), axis=0)
+
+    def _normal_stats(self, w, x, y, sw):
+        def body(xc, yc, swc):
+            jac, e, loss = self._rows(w, xc, yc, swc, jac_dtype=self.fn.dtype)
+            return (
+                self._gram_of_rows(jac),
+                tf.linalg.matvec(tf.cast(jac, _F64), e, transpose_a=True),
+                loss,
+            )
+
+        init = (
+            tf.zeros([self.n, self.n], _F64),
+            tf.zeros([self.n], _F64),
+            tf.constant(0.0, _F64),
+        )
+        return self._reduce(x, y, sw, body, init)
+
+    # -- public graph functions --------------------------------------------------
+    def objective(self, w, x, y, sw):
+        """Loss (float64) at ``w`` including the L2 term."""
+        norm = tf.cast(tf.shape(x)[0], _F64) * self.c
+        return self._loss_sum(w, x, y, sw) / norm + self._penalty(w)
+
+    def _penalty(self, w):
+        if self.l2 == 0.0:
+            return tf.constant(0.0, _F64)
+        w64 = tf.cast(w, _F64)
+        return self.l2 * tf.reduce_sum(self.mask * tf.square(w64))
+
+    def step(self, w, lam, nu, x, y, sw) -> StepResult:
+        """One LM step with retries (see the module docstring)."""
+        n_rows = tf.shape(x)[0]
+        norm = tf.cast(n_rows, _F64) * self.c
+        w64 = tf.cast(w, _F64)
+        a = 2.0 * self.l2 / self.s
+        use_gram = tf.logical_and(n_rows * self.q < self.n, self.l2 == 0.0)
+
+        def normal_branch():
+            h, g, loss_sum = self._normal_stats(w, x, y, sw)
+            h = h / norm + tf.linalg.diag(a * self.mask)
+            g = g / norm + a * self.mask * w64
+            d = self.damping.diagonal(tf.linalg.diag_part(h))
+
+            def solve(lam_):
+                return solve_normal(h, g, d, lam_)
+
+            def curvature_times(v):
+                return tf.linalg.matvec(h, v)
+
+            return self._attempts(
+                w, lam, nu, x, y, sw, loss_sum / norm, g, solve, curvature_times
+            )
+
+        def gram_branch():
+            jac, e, loss_sum = self._rows(w, x, y, sw)
+            g = tf.linalg.matvec(jac, e, transpose_a=True) / norm
+            d = self.damping.diagonal(tf.reduce_sum(tf.square(jac), axis=0) / norm)
+
+            def solve(lam_):
+                return solve_gram(jac, e, d, lam_, norm)
+
+            def curvature_times(v):
+                return (
+                    tf.linalg.matvec(jac, tf.linalg.matvec(jac, v), transpose_a=True)
+                    / norm
+                )
+
+            return self._attempts(
+                w, lam, nu, x, y, sw, loss_sum / norm, g, solve, curvature_times
+            )
+
+        return StepResult(*tf.cond(use_gram, gram_branch, normal_branch))
+
+    def _attempts(self, w, lam, nu, x, y, sw, data_loss, g, solve, curvature_times):
+        loss0 = data_loss + self._penalty(w)
+        lr = tf.constant(self.learning_rate, _F64)
+        w64 = tf.cast(w, _F64)
+        lam_max = tf.constant(self.damping.max_value, _F64)
+
+        def cond(attempt, lam_, nu_, accepted, w_new, loss_new):
+            return tf.logical_and(
+                tf.logical_and(tf.logical_not(accepted), attempt < self.max_attempts),
+                tf.logical_not(tf.logical_and(attempt > 0, lam_ >= lam_max)),
+            )
+
+        def body(attempt, lam_, nu_, accepted, w_new, loss_new):
+            delta, ok = solve(lam_)
+            move = lr * delta
+            candidate = tf.cast(w64 - move, w.dtype)
+            loss1 = self.objective(candidate, x, y, sw)
+            # Predicted decrease of the local quadratic model, in loss units.
+            predicted = self.s * (
+                tf.reduce_sum(g * move)
+                - 0.5 * tf.reduce_sum(move * curvature_times(move))
+            )
+            rho = (loss0 - loss1) / predicted
+            good = ok & tf.math.is_finite(loss1) & (loss1 < loss0)
+            lam_next, nu_next = tf.cond(
+                good,
+                lambda: self.damping.accepted(lam_, nu_, rho),
+                lambda: self.damping.rejected(lam_, nu_),
+            )
+            w_next = tf.where(good, candidate, w)
+            loss_next = tf.where(good, loss1, loss0)
+            return attempt + 1, lam_next, nu_next, good, w_next, loss_next
+
+        init = (tf.constant(0), lam, nu, tf.constant(False), w, loss0)
+        attempts, lam, nu, accepted, w_new, loss_new = tf.while_loop(cond, body, init)
+        return w_new, lam, nu, loss_new, attempts, accepted, loss0
+
+
+_CACHE: collections.OrderedDict = collections.OrderedDict()
+_CACHE_SIZE = 32
+
+
+def _config_key(obj, builtin_module) -> tuple:
+    cls = type(obj)
+    if cls.__module__ == builtin_module.__name__:
+        return (cls.__name__, tuple(sorted(obj.get_config().items())))
+    return (cls.__module__, cls.__qualname__, id(obj))
+
+
+def compiled_step(
+    fn: ModelFunction,
+    loss: losses_module.Loss,
+    damping: damping_module.Damping,
+    *,
+    learning_rate: float,
+    max_attempts: int,
+    l2: float,
+    chunk_size: int,
+    x_spec: tf.TensorSpec,
+    y_spec: tf.TensorSpec,
+):
+    """Return ``(step, objective)`` compiled ``tf.function``\\ s for a configuration.
+
+    Functions are cached (least recently used, 32 entries) by the model
+    function's :attr:`~ModelFunction.key` and every setting, so repeated fits
+    of same-shaped networks -- grid search, cross-validation, warm restarts --
+    trace once. Batch sizes are left unknown in the signatures: a smaller last
+    batch does not retrace.
+    """
+    key = None
+    if fn.key is not None:
+        key = (
+            fn.key,
+            _config_key(loss, losses_module),
+            _config_key(damping, damping_module),
+            float(learning_rate),
+            int(max_attempts),
+            float(l2),
+            int(chunk_size),
+            x_spec,
+            y_spec,
+        )
+        if key in _CACHE:
+            _CACHE.move_to_end(key)
+            return _CACHE[key]
+    lm = LMStep(fn, loss, damping, learning_rate, max_attempts, l2, chunk_size)
+    w_spec = tf.TensorSpec([fn.n_params], fn.dtype)
+    s_spec = tf.TensorSpec([], _F64)
+    sw_spec = tf.TensorSpec([None], _F64)
+    step = tf.function(
+        lm.step,
+        input_signature=[w_spec, s_spec, s_spec, x_spec, y_spec, sw_spec],
+        autograph=False,
+    )
+    objective = tf.function(
+        lm.objective,
+        input_signature=[w_spec, x_spec, y_spec, sw_spec],
+        autograph=False,
+    )
+    if key is not None:
+        _CACHE[key] = (step, objective)
+        while len(_CACHE) > _CACHE_SIZE:
+            _CACHE.popitem(last=False)
+    return step, objective
+
+
+def normal_matrix_bytes(n_params: int) -> int:
+    """Bytes held by the float64 normal equations (matrix, factor, damped copy)."""
+    return 3 * 8 * n_params * n_params
+
+
+def physical_memory_bytes() -> int:
+    """Physical memory of this machine, or 8 GiB if it cannot be read."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):
+        return 8 * 2**30

@@ -1,0 +1,111 @@
+"""Jacobians against central finite differences in float64."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from sklearn_lm.engine import model_function
+from sklearn_lm.engine.jacobian import AutodiffFunction, DenseChain
+
+
+def _dense_model(dtype="float64", seed=0):
+    init = lambda i: keras.initializers.GlorotUniform(seed=seed + i)  # noqa: E731
+    return keras.Sequential(
+        [
+            keras.Input((3,), dtype=dtype),
+            keras.layers.Dense(
+                5,
+                "tanh",
+                kernel_initializer=init(0),
+                dtype=dtype,
+                bias_initializer="random_normal",
+            ),
+            keras.layers.Dense(
+                4,
+                "sigmoid",
+                kernel_initializer=init(1),
+                dtype=dtype,
+                bias_initializer="random_normal",
+            ),
+            keras.layers.Dense(3, "softplus", kernel_initializer=init(2), dtype=dtype),
+            keras.layers.Dense(2, kernel_initializer=init(3), dtype=dtype),
+        ]
+    )
+
+
+def _conv_model():
+    inputs = keras.Input((6, 6, 1), dtype="float64")
+    h = keras.layers.Conv2D(2, 3, activation="tanh", dtype="float64")(inputs)
+    h = keras.layers.Flatten(dtype="float64")(h)
+    outputs = keras.layers.Dense(3, dtype="float64")(h)
+    return keras.Model(inputs, outputs)
+
+
+def _finite_difference_jacobian(fn, w, x, h=1e-6):
+    w = w.numpy()
+    cols = []
+    for j in range(w.size):
+        e = np.zeros_like(w)
+        e[j] = h
+        plus = fn.outputs(tf.constant(w + e), x).numpy()
+        minus = fn.outputs(tf.constant(w - e), x).numpy()
+        cols.append((plus - minus) / (2 * h))
+    return np.stack(cols, axis=-1)
+
+
+@pytest.mark.parametrize("mode", ["dense", "reverse", "forward"])
+def test_dense_model_jacobian_matches_finite_differences(mode):
+    model = _dense_model()
+    fn = model_function(model, mode)
+    assert isinstance(fn, DenseChain if mode == "dense" else AutodiffFunction)
+    x = tf.constant(np.random.default_rng(1).standard_normal((6, 3)))
+    w = fn.get_weights()
+    z, jac = fn.outputs_and_jacobian(w, x)
+    np.testing.assert_allclose(z.numpy(), model(x).numpy(), atol=1e-12)
+    np.testing.assert_allclose(
+        jac.numpy(), _finite_difference_jacobian(fn, w, x), rtol=1e-6, atol=1e-8
+    )
+
+
+@pytest.mark.parametrize("mode", ["reverse", "forward"])
+def test_conv_model_jacobian_matches_finite_differences(mode):
+    model = _conv_model()
+    fn = model_function(model, mode)
+    x = tf.constant(np.random.default_rng(2).standard_normal((4, 6, 6, 1)))
+    w = fn.get_weights()
+    _, jac = fn.outputs_and_jacobian(w, x)
+    assert jac.shape == (4, 3, fn.n_params)
+    np.testing.assert_allclose(
+        jac.numpy(), _finite_difference_jacobian(fn, w, x), rtol=1e-6, atol=1e-8
+    )
+
+
+def test_auto_picks_closed_form_only_for_dense_chains():
+    assert isinstance(model_function(_dense_model()), DenseChain)
+    assert isinstance(model_function(_conv_model()), AutodiffFunction)
+    with pytest.raises(ValueError, match="jacobian='dense' needs"):
+        model_function(_conv_model(), "dense")
+    with pytest.raises(ValueError, match="Received: jacobian='sideways'"):
+        model_function(_dense_model(), "sideways")
+
+
+def test_weights_round_trip_and_penalty_mask():
+    model = _dense_model()
+    fn = model_function(model)
+    w = fn.get_weights().numpy()
+    fn.set_weights(tf.constant(w * 2))
+    np.testing.assert_allclose(fn.get_weights().numpy(), w * 2)
+    expected = np.concatenate(
+        [
+            np.full(v.numpy().size, float(v.numpy().ndim >= 2))
+            for v in model.trainable_variables
+        ]
+    )
+    np.testing.assert_array_equal(fn.penalty_mask(), expected)
+
+
+def test_unbuilt_model_is_rejected():
+    model = keras.Sequential([keras.layers.Dense(2)])
+    with pytest.raises(ValueError, match="must be built"):
+        model_function(model)

@@ -1,0 +1,160 @@
+"""One LM step against a NumPy solve of the same damped system."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from sklearn_lm.engine import Trainer, damping
+
+RNG = np.random.default_rng(0)
+
+
+def _model(n_in=2, hidden=4, n_out=2, dtype="float64", seed=0):
+    return keras.Sequential(
+        [
+            keras.Input((n_in,), dtype=dtype),
+            keras.layers.Dense(
+                hidden,
+                "tanh",
+                dtype=dtype,
+                kernel_initializer=keras.initializers.GlorotUniform(seed),
+            ),
+            keras.layers.Dense(
+                n_out,
+                dtype=dtype,
+                kernel_initializer=keras.initializers.GlorotUniform(seed + 1),
+            ),
+        ]
+    )
+
+
+def _numpy_jacobian(model, x, h=1e-6):
+    """Residual Jacobian (rows = sample-major outputs) by central differences."""
+    variables = model.trainable_variables
+    w0 = np.concatenate([v.numpy().ravel() for v in variables])
+
+    def outputs(w):
+        start = 0
+        for v in variables:
+            size = int(np.prod(v.shape))
+            v.assign(w[start : start + size].reshape(v.shape))
+            start += size
+        return model(x).numpy().ravel()
+
+    cols = []
+    for j in range(w0.size):
+        e = np.zeros_like(w0)
+        e[j] = h
+        cols.append((outputs(w0 + e) - outputs(w0 - e)) / (2 * h))
+    z = outputs(w0)
+    return w0, z, np.stack(cols, axis=1)
+
+
+@pytest.mark.parametrize("n_samples", [20, 3])  # normal form, then Gram form
+@pytest.mark.parametrize("kind", ["standard", "fletcher"])
+def test_step_matches_numpy_solve(n_samples, kind):
+    model = _model()
+    x = RNG.standard_normal((n_samples, 2))
+    y = RNG.standard_normal((n_samples, 2))
+    w0, z, jac = _numpy_jacobian(model, x)
+    r = z - y.ravel()
+    m = r.size
+    assert (m >= w0.size) == (n_samples == 20)
+    lam = 0.3
+    hess = jac.T @ jac / m
+    d = np.ones(w0.size) if kind == "standard" else np.diag(hess)
+    delta = np.linalg.solve(hess + lam * np.diag(d), jac.T @ r / m)
+    trainer = Trainer(
+        model, "mse", damping.get(kind, initial=lam, min_value=1e-12, max_value=1e3)
+    )
+    logs = trainer.train_step(x, y)
+    new_w = np.concatenate([v.numpy().ravel() for v in model.trainable_variables])
+    if logs["accepted"]:
+        np.testing.assert_allclose(new_w, w0 - delta, rtol=1e-6, atol=1e-9)
+        assert np.mean((model(x).numpy() - y) ** 2) < np.mean(r**2)
+    else:  # pragma: no cover - the data are chosen so that the first try is accepted
+        pytest.fail("the first LM step was rejected")
+    assert logs["attempts"] == 1
+    assert logs["damping"] == pytest.approx(lam * 0.1)
+
+
+def test_gram_and_normal_forms_give_the_same_step():
+    """A batch with fewer residuals than weights, solved both ways."""
+    x = RNG.standard_normal((3, 2))
+    y = RNG.standard_normal((3, 2))
+    steps = []
+    for l2 in [0.0, 1e-300]:  # l2 > 0 forces the normal form (value is negligible)
+        model = _model(seed=3)
+        w0 = np.concatenate([v.numpy().ravel() for v in model.trainable_variables])
+        Trainer(model, "mse", damping.Standard(initial=0.05), l2=l2).train_step(x, y)
+        w1 = np.concatenate([v.numpy().ravel() for v in model.trainable_variables])
+        steps.append(w1 - w0)
+    np.testing.assert_allclose(steps[0], steps[1], rtol=1e-7, atol=1e-12)
+    assert np.linalg.norm(steps[0]) > 0
+
+
+class _Singular(damping.Damping):
+    """Damping that adds nothing: J^T J alone is singular here."""
+
+    def diagonal(self, curvature_diagonal):
+        return tf.zeros_like(curvature_diagonal)
+
+
+def test_singular_system_is_rejected_without_nan():
+    model = _model(seed=5)
+    x = np.zeros((10, 2))  # zero inputs: kernel columns of J vanish
+    y = RNG.standard_normal((10, 2))
+    before = [v.numpy().copy() for v in model.trainable_variables]
+    trainer = Trainer(
+        model, "mse", _Singular(initial=1.0, max_value=1e6), max_attempts=4
+    )
+    logs = trainer.train_step(x, y)
+    assert not logs["accepted"]
+    assert logs["attempts"] == 4
+    assert logs["damping"] == pytest.approx(1e4)  # raised by 10 each attempt
+    for b, v in zip(before, model.trainable_variables, strict=True):
+        np.testing.assert_array_equal(b, v.numpy())
+    assert np.isfinite(logs["loss"])
+
+
+def test_damping_max_is_a_stopping_reason():
+    model = _model(seed=5)
+    x = np.zeros((10, 2))
+    y = RNG.standard_normal((10, 2))
+    trainer = Trainer(model, "mse", _Singular(initial=1.0, max_value=100.0))
+    history = trainer.fit(x, y, epochs=5)
+    assert history.stop_reason == "damping_max"
+    assert "maximum" in history.message
+    assert trainer.damping_value == 100.0
+
+
+def test_gain_ratio_update_follows_nielsen():
+    d = damping.Standard(initial=1.0, update="gain_ratio")
+    lam, nu = d.accepted(
+        tf.constant(1.0, tf.float64),
+        tf.constant(8.0, tf.float64),
+        tf.constant(0.75, tf.float64),
+    )
+    assert float(lam) == pytest.approx(1 - (2 * 0.75 - 1) ** 3)
+    assert float(nu) == 2.0
+    lam, nu = d.accepted(lam, nu, tf.constant(1.0, tf.float64))
+    assert float(lam) == pytest.approx((1 - 0.125) / 3)
+    lam, nu = d.rejected(tf.constant(1.0, tf.float64), tf.constant(2.0, tf.float64))
+    assert (float(lam), float(nu)) == (2.0, 4.0)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"increase": 0.5}, "increase must be > 1"),
+        ({"decrease": 2.0}, "decrease must be in"),
+        ({"initial": -1.0}, "initial must be a positive"),
+        ({"min_value": 1.0, "max_value": 0.5}, "min_value must be smaller"),
+        ({"update": "sometimes"}, "update must be"),
+        ({"initial": 1e20}, "initial must lie within"),
+    ],
+)
+def test_damping_arguments_are_validated(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        damping.Standard(**kwargs)
