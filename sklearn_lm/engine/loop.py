@@ -229,7 +229,8 @@ class Trainer:
     def _functions(self, x, y):
         x_spec = tf.TensorSpec([None, *x.shape[1:]], x.dtype)
         y_spec = tf.TensorSpec([None, *y.shape[1:]], y.dtype)
-        key = (x_spec, y_spec)
+        chunked = int(x.shape[0]) > self.chunk_size
+        key = (x_spec, y_spec, chunked)
         if key not in self._compiled:
             self._compiled[key] = compiled_step(
                 self.fn,
@@ -241,6 +242,7 @@ class Trainer:
                 chunk_size=self.chunk_size,
                 x_spec=x_spec,
                 y_spec=y_spec,
+                chunked=chunked,
             )
         return self._compiled[key]
 
@@ -261,7 +263,7 @@ class Trainer:
     # -- one step ----------------------------------------------------------------
     def _run_step(self, x, y, sw, w):
         """One compiled step from weights ``w``; the model is not written."""
-        step, _ = self._functions(x, y)
+        step = self._functions(x, y)[0]
         res = step(w, self._lam, self._nu, x, y, sw)
         self._lam, self._nu = res.damping, res.nu
         return res
@@ -296,7 +298,7 @@ class Trainer:
     def evaluate(self, x, y, sample_weight=None) -> float:
         """Loss of the model on ``(x, y)`` (without the L2 term), float64."""
         x, y, sw = self._prepare(x, y, sample_weight)
-        _, objective = self._functions(x, y)
+        objective = self._functions(x, y)[1]
         value = float(objective(self.fn.get_weights(), x, y, sw))
         if self.l2:
             w = self.fn.get_weights().numpy().astype(np.float64)
@@ -356,7 +358,6 @@ class Trainer:
                     f"y={type(y).__name__}, batch_size={batch_size!r}, "
                     f"sample_weight={type(sample_weight).__name__}"
                 )
-            batches = lambda rng: self._dataset_batches(x)  # noqa: E731
         else:
             xt, yt, swt = self._prepare(x, y, sample_weight)
             n = int(xt.shape[0])
@@ -366,40 +367,30 @@ class Trainer:
                 _check_number("batch_size", batch_size, 1, integer=True)
             size = n if batch_size is None else min(int(batch_size), n)
             self._check_memory(size)
-            batches = lambda rng: self._array_batches(  # noqa: E731
-                xt, yt, swt, size, shuffle, rng
-            )
         rng = np.random.default_rng(seed)
         history = History()
         # Weights stay a tensor during an epoch and are written back to the
         # model's variables at its end (before callbacks see the model).
         w = self.fn.get_weights()
         for _ in range(epochs):
-            losses, attempts, steps = [], [], 0
-            stop = None
-            for xb, yb, swb in batches(rng):
-                res = self._run_step(xb, yb, swb, w)
-                w = res.weights
-                steps += 1
-                if not np.isfinite(float(res.initial_loss)):
-                    stop = "non_finite"
-                    break
-                losses.append(float(res.loss))
-                attempts.append(int(res.attempts))
-                if (
-                    not bool(res.accepted)
-                    and float(res.damping) >= self.damping.max_value
-                ):
-                    stop = "damping_max"
-                    break
+            if is_dataset:
+                w, losses, attempts, stop = self._dataset_epoch(x, w)
+            elif size >= n:
+                w, losses, attempts, stop = self._steps([(xt, yt, swt)], w)
+            else:
+                w, losses, attempts, stop = self._array_epoch(
+                    xt, yt, swt, size, shuffle, rng, w
+                )
+            steps = len(losses)
             history.n_steps += steps
             self.fn.set_weights(w)
             if steps == 0 and stop is None:
                 raise ValueError("The dataset yielded no batches.")
+            finite = [v for v in losses if np.isfinite(v)]
             logs = {
-                "loss": float(np.mean(losses)) if losses else float("nan"),
+                "loss": float(np.mean(finite)) if finite else float("nan"),
                 "damping": self.damping_value,
-                "attempts": float(np.mean(attempts)) if attempts else 0.0,
+                "attempts": float(np.mean(attempts)) if steps else 0.0,
                 "steps": steps,
             }
             history.epoch.append(self._epochs_done)
@@ -419,16 +410,40 @@ class Trainer:
                 break
         return history
 
-    @staticmethod
-    def _array_batches(x, y, sw, size, shuffle, rng):
+    def _steps(self, batches, w):
+        """Run compiled steps over ``batches``: ``(w, losses, attempts, stop)``."""
+        losses, attempts = [], []
+        for xb, yb, swb in batches:
+            res = self._run_step(xb, yb, swb, w)
+            w = res.weights
+            losses.append(float(res.loss))
+            attempts.append(int(res.attempts))
+            if not np.isfinite(float(res.initial_loss)):
+                return w, losses, attempts, "non_finite"
+            if not bool(res.accepted) and float(res.damping) >= self.damping.max_value:
+                return w, losses, attempts, "damping_max"
+        return w, losses, attempts, None
+
+    def _array_epoch(self, x, y, sw, size, shuffle, rng, w):
+        """One epoch of mini-batches, compiled as a single graph."""
         n = int(x.shape[0])
-        if size >= n:
-            yield x, y, sw
-            return
         order = rng.permutation(n) if shuffle else np.arange(n)
-        for start in range(0, n, size):
-            idx = tf.constant(order[start : start + size])
-            yield tf.gather(x, idx), tf.gather(y, idx), tf.gather(sw, idx)
+        epoch = self._functions(x[:size], y[:size])[2]
+        w, self._lam, self._nu, losses, attempts, stop = epoch(
+            w,
+            self._lam,
+            self._nu,
+            x,
+            y,
+            sw,
+            tf.constant(order, tf.int32),
+            tf.constant(size, tf.int32),
+        )
+        stop = {0: None, 1: "non_finite", 2: "damping_max"}[int(stop)]
+        return w, losses.numpy().tolist(), attempts.numpy().tolist(), stop
+
+    def _dataset_epoch(self, dataset, w):
+        return self._steps(self._dataset_batches(dataset), w)
 
     def _dataset_batches(self, dataset):
         checked = False

@@ -71,6 +71,10 @@ class LMStep:
     max_attempts : int
     l2 : float
     chunk_size : int
+    chunked : bool, default=True
+        Whether batches may exceed ``chunk_size`` rows. ``False`` builds a
+        graph without the chunk loop, for batches known to fit in one chunk
+        (cheaper per step on small batches).
     """
 
     def __init__(
@@ -82,8 +86,10 @@ class LMStep:
         max_attempts: int,
         l2: float,
         chunk_size: int,
+        chunked: bool = True,
     ):
         self.fn = fn
+        self.chunked = bool(chunked)
         self.loss = loss
         self.damping = damping
         self.learning_rate = float(learning_rate)
@@ -99,6 +105,8 @@ class LMStep:
 
     # -- chunked reductions ------------------------------------------------------
     def _reduce(self, x, y, sw, body_fn, init):
+        if not self.chunked:
+            return body_fn(x, y, sw)
         n_rows = tf.shape(x)[0]
         size = self.chunk_size
         n_chunks = (n_rows + size - 1) // size
@@ -229,6 +237,61 @@ class LMStep:
 
         return StepResult(*tf.cond(use_gram, gram_branch, normal_branch))
 
+    def epoch(self, w, lam, nu, x, y, sw, order, batch_size):
+        """Steps over the mini-batches ``order[i*batch_size:(i+1)*batch_size]``.
+
+        The whole epoch runs in the graph. It ends early when the loss is not
+        finite (``stop == 1``) or lambda reached its maximum without an
+        accepted step (``stop == 2``).
+
+        Returns
+        -------
+        tuple
+            ``(weights, lam, nu, losses, attempts, stop)`` with ``losses`` and
+            ``attempts`` one entry per step taken.
+        """
+        n = tf.shape(order)[0]
+        n_batches = (n + batch_size - 1) // batch_size
+        lam_max = tf.constant(self.damping.max_value, _F64)
+
+        def cond(i, w, lam, nu, losses, attempts, stop):
+            return tf.logical_and(i < n_batches, tf.equal(stop, 0))
+
+        def body(i, w, lam, nu, losses, attempts, stop):
+            idx = order[i * batch_size : tf.minimum((i + 1) * batch_size, n)]
+            res = self.step(
+                w, lam, nu, tf.gather(x, idx), tf.gather(y, idx), tf.gather(sw, idx)
+            )
+            exhausted = tf.logical_and(
+                tf.logical_not(res.accepted), res.damping >= lam_max
+            )
+            stop = tf.where(
+                tf.math.is_finite(res.initial_loss),
+                tf.where(exhausted, 2, 0),
+                1,
+            )
+            return (
+                i + 1,
+                res.weights,
+                res.damping,
+                res.nu,
+                losses.write(i, res.loss),
+                attempts.write(i, res.attempts),
+                stop,
+            )
+
+        init = (
+            tf.constant(0),
+            w,
+            lam,
+            nu,
+            tf.TensorArray(_F64, size=n_batches),
+            tf.TensorArray(tf.int32, size=n_batches),
+            tf.constant(0),
+        )
+        i, w, lam, nu, losses, attempts, stop = tf.while_loop(cond, body, init)
+        return w, lam, nu, losses.stack()[:i], attempts.stack()[:i], stop
+
     def _attempts(self, w, lam, nu, x, y, sw, data_loss, g, solve, curvature_times):
         loss0 = data_loss + self._penalty(w)
         lr = tf.constant(self.learning_rate, _F64)
@@ -289,8 +352,9 @@ def compiled_step(
     chunk_size: int,
     x_spec: tf.TensorSpec,
     y_spec: tf.TensorSpec,
+    chunked: bool = True,
 ):
-    """Return ``(step, objective)`` compiled ``tf.function``\\ s for a configuration.
+    """Return ``(step, objective, epoch)`` compiled ``tf.function`` objects.
 
     Functions are cached (least recently used, 32 entries) by the model
     function's :attr:`~ModelFunction.key` and every setting, so repeated fits
@@ -310,11 +374,12 @@ def compiled_step(
             int(chunk_size),
             x_spec,
             y_spec,
+            bool(chunked),
         )
         if key in _CACHE:
             _CACHE.move_to_end(key)
             return _CACHE[key]
-    lm = LMStep(fn, loss, damping, learning_rate, max_attempts, l2, chunk_size)
+    lm = LMStep(fn, loss, damping, learning_rate, max_attempts, l2, chunk_size, chunked)
     w_spec = tf.TensorSpec([fn.n_params], fn.dtype)
     s_spec = tf.TensorSpec([], _F64)
     sw_spec = tf.TensorSpec([None], _F64)
@@ -328,11 +393,25 @@ def compiled_step(
         input_signature=[w_spec, x_spec, y_spec, sw_spec],
         autograph=False,
     )
+    epoch = tf.function(
+        lm.epoch,
+        input_signature=[
+            w_spec,
+            s_spec,
+            s_spec,
+            x_spec,
+            y_spec,
+            sw_spec,
+            tf.TensorSpec([None], tf.int32),
+            tf.TensorSpec([], tf.int32),
+        ],
+        autograph=False,
+    )
     if key is not None:
-        _CACHE[key] = (step, objective)
+        _CACHE[key] = (step, objective, epoch)
         while len(_CACHE) > _CACHE_SIZE:
             _CACHE.popitem(last=False)
-    return step, objective
+    return step, objective, epoch
 
 
 def normal_matrix_bytes(n_params: int) -> int:
