@@ -226,11 +226,24 @@ class Trainer:
                 )
         return x, y, sw
 
-    def _functions(self, x, y):
+    def _form(self, rows: int) -> str:
+        q = self.loss.residuals_per_sample(self.fn.n_outputs)
+        return "gram" if rows * q < self.fn.n_params and self.l2 == 0 else "normal"
+
+    def _functions(self, x, y, batch_rows=None):
+        """Compiled functions for data like ``(x, y)`` in batches of ``batch_rows``.
+
+        ``batch_rows`` lists the batch sizes that will be used (default: all of
+        ``x``); it decides, outside the graph, whether the chunk loop is needed
+        and which formulation to solve, so the graph holds only what is used.
+        """
         x_spec = tf.TensorSpec([None, *x.shape[1:]], x.dtype)
         y_spec = tf.TensorSpec([None, *y.shape[1:]], y.dtype)
-        chunked = int(x.shape[0]) > self.chunk_size
-        key = (x_spec, y_spec, chunked)
+        rows = batch_rows or [int(x.shape[0])]
+        chunked = max(rows) > self.chunk_size
+        forms = {self._form(r) for r in rows}
+        form = forms.pop() if len(forms) == 1 else "auto"
+        key = (x_spec, y_spec, chunked, form)
         if key not in self._compiled:
             self._compiled[key] = compiled_step(
                 self.fn,
@@ -243,6 +256,7 @@ class Trainer:
                 x_spec=x_spec,
                 y_spec=y_spec,
                 chunked=chunked,
+                form=form,
             )
         return self._compiled[key]
 
@@ -428,7 +442,8 @@ class Trainer:
         """One epoch of mini-batches, compiled as a single graph."""
         n = int(x.shape[0])
         order = rng.permutation(n) if shuffle else np.arange(n)
-        epoch = self._functions(x[:size], y[:size])[2]
+        last = n % size or size
+        epoch = self._functions(x, y, [size, last])[2]
         w, self._lam, self._nu, losses, attempts, stop = epoch(
             w,
             self._lam,

@@ -75,6 +75,10 @@ class LMStep:
         Whether batches may exceed ``chunk_size`` rows. ``False`` builds a
         graph without the chunk loop, for batches known to fit in one chunk
         (cheaper per step on small batches).
+    form : {"auto", "normal", "gram"}, default="auto"
+        Which system to solve. ``"auto"`` decides per batch in the graph
+        (Gram form when ``rows * q < n`` and ``l2 == 0``); a fixed form builds a
+        graph half the size, for callers who know their batch sizes.
     """
 
     def __init__(
@@ -87,9 +91,11 @@ class LMStep:
         l2: float,
         chunk_size: int,
         chunked: bool = True,
+        form: str = "auto",
     ):
         self.fn = fn
         self.chunked = bool(chunked)
+        self.form = form
         self.loss = loss
         self.damping = damping
         self.learning_rate = float(learning_rate)
@@ -235,6 +241,10 @@ class LMStep:
                 w, lam, nu, x, y, sw, loss_sum / norm, g, solve, curvature_times
             )
 
+        if self.form == "normal":
+            return StepResult(*normal_branch())
+        if self.form == "gram":
+            return StepResult(*gram_branch())
         return StepResult(*tf.cond(use_gram, gram_branch, normal_branch))
 
     def epoch(self, w, lam, nu, x, y, sw, order, batch_size):
@@ -353,6 +363,7 @@ def compiled_step(
     x_spec: tf.TensorSpec,
     y_spec: tf.TensorSpec,
     chunked: bool = True,
+    form: str = "auto",
 ):
     """Return ``(step, objective, epoch)`` compiled ``tf.function`` objects.
 
@@ -375,11 +386,14 @@ def compiled_step(
             x_spec,
             y_spec,
             bool(chunked),
+            form,
         )
         if key in _CACHE:
             _CACHE.move_to_end(key)
             return _CACHE[key]
-    lm = LMStep(fn, loss, damping, learning_rate, max_attempts, l2, chunk_size, chunked)
+    lm = LMStep(
+        fn, loss, damping, learning_rate, max_attempts, l2, chunk_size, chunked, form
+    )
     w_spec = tf.TensorSpec([fn.n_params], fn.dtype)
     s_spec = tf.TensorSpec([], _F64)
     sw_spec = tf.TensorSpec([None], _F64)
