@@ -103,8 +103,34 @@ def test_dataset_input_matches_arrays():
     Trainer(b, "mse").fit(dataset, epochs=4)
     for wa, wb in zip(_weights(a), _weights(b), strict=True):
         np.testing.assert_allclose(wa, wb, rtol=1e-10)
-    with pytest.raises(ValueError, match="With a tf.data.Dataset"):
+    with pytest.raises(ValueError, match="With a dataset or a generator"):
         Trainer(b).fit(dataset, batch_size=3)
+
+
+def test_generator_function_and_pydataset_match_arrays():
+    x = np.linspace(-1, 1, 60)[:, None]
+    y = np.cos(3 * x)
+
+    def batches():
+        for start in range(0, 60, 20):
+            yield x[start : start + 20], y[start : start + 20]
+
+    class Batches(keras.utils.PyDataset):
+        def __len__(self):
+            return 3
+
+        def __getitem__(self, i):
+            return x[20 * i : 20 * i + 20], y[20 * i : 20 * i + 20]
+
+    models = [_mlp(seed=8) for _ in range(3)]
+    Trainer(models[0], "mse").fit(x, y, epochs=3, batch_size=20, shuffle=False)
+    Trainer(models[1], "mse").fit(batches, epochs=3)
+    Trainer(models[2], "mse").fit(Batches(), epochs=3)
+    for other in models[1:]:
+        for wa, wb in zip(_weights(models[0]), _weights(other), strict=True):
+            np.testing.assert_allclose(wa, wb, rtol=1e-10)
+    with pytest.raises(ValueError, match="must yield"):
+        Trainer(models[1]).fit(lambda: iter([x[:5]]))
 
 
 def test_callbacks_can_stop_and_see_written_weights():

@@ -337,10 +337,13 @@ class Trainer:
 
         Parameters
         ----------
-        x : array-like or tf.data.Dataset
-            Inputs, or a dataset of ``(x, y)`` or ``(x, y, sample_weight)``
-            batches (then ``y``, ``batch_size``, ``sample_weight`` and
-            ``shuffle`` must be left at their defaults).
+        x : array-like, tf.data.Dataset, keras.utils.PyDataset or callable
+            Inputs; or a source of ``(x, y)`` or ``(x, y, sample_weight)``
+            batches: a ``tf.data.Dataset``, a ``keras.utils.PyDataset``, or a
+            function returning a fresh iterable of batches for each epoch (for
+            example a generator function), for data that does not fit in
+            memory. With a source of batches, ``y``, ``batch_size`` and
+            ``sample_weight`` must be left at their defaults.
         y : array-like, optional
             Targets (see the loss for the expected layout).
         epochs : int, default=1
@@ -363,11 +366,11 @@ class Trainer:
         """
         _check_number("epochs", epochs, 0, integer=True)
         callbacks = list(callbacks or [])
-        is_dataset = isinstance(x, tf.data.Dataset)
+        is_dataset = _is_stream(x)
         if is_dataset:
             if y is not None or sample_weight is not None or batch_size is not None:
                 raise ValueError(
-                    "With a tf.data.Dataset, pass batches of (x, y) or "
+                    "With a dataset or a generator, pass batches of (x, y) or "
                     "(x, y, sample_weight) in the dataset itself. Received: "
                     f"y={type(y).__name__}, batch_size={batch_size!r}, "
                     f"sample_weight={type(sample_weight).__name__}"
@@ -458,14 +461,17 @@ class Trainer:
         return w, losses.numpy().tolist(), attempts.numpy().tolist(), stop
 
     def _dataset_epoch(self, dataset, w):
-        return self._steps(self._dataset_batches(dataset), w)
+        result = self._steps(self._dataset_batches(_epoch_batches(dataset)), w)
+        if isinstance(dataset, keras.utils.PyDataset):
+            dataset.on_epoch_end()
+        return result
 
-    def _dataset_batches(self, dataset):
+    def _dataset_batches(self, batches):
         checked = False
-        for element in dataset:
-            if not isinstance(element, tuple) or len(element) not in (2, 3):
+        for element in batches:
+            if not isinstance(element, tuple | list) or len(element) not in (2, 3):
                 raise ValueError(
-                    "A dataset for Trainer.fit must yield (x, y) or "
+                    "A dataset or generator for Trainer.fit must yield (x, y) or "
                     f"(x, y, sample_weight) tuples. Received: {type(element).__name__}"
                 )
             xb, yb, swb = (
@@ -477,3 +483,17 @@ class Trainer:
                 self._check_memory(int(xb.shape[0]))
                 checked = True
             yield xb, yb, swb
+
+
+def _is_stream(x) -> bool:
+    """Whether ``x`` is a source of batches rather than an array."""
+    return isinstance(x, tf.data.Dataset | keras.utils.PyDataset) or callable(x)
+
+
+def _epoch_batches(source):
+    """The batches of one epoch from a dataset, a PyDataset or a generator function."""
+    if isinstance(source, keras.utils.PyDataset):
+        return (source[i] for i in range(len(source)))
+    if isinstance(source, tf.data.Dataset):
+        return iter(source)
+    return iter(source())
