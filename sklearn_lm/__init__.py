@@ -6,6 +6,12 @@ Levenberg-Marquardt engine in :mod:`sklearn_lm.engine`, which also trains any
 ``keras.Model`` directly.
 """
 
+import os
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
 __version__ = "0.1.0.dev0"
 
-__all__ = ["__version__"]
+from .estimators import LMClassifier, LMRegressor  # noqa: E402
+
+__all__ = ["LMClassifier", "LMRegressor", "__version__"]

@@ -267,3 +267,16 @@ def test_classification_beats_adam_in_far_fewer_epochs():
     adam_acc = np.mean(np.argmax(adam_net.predict(x[test], verbose=0), 1) == y[test])
     assert lm_acc >= adam_acc - 0.005, (lm_acc, adam_acc)
     assert lm_acc > 0.9
+
+
+def test_compiled_steps_are_shared_between_same_shaped_fits():
+    """Grid searches over the initial damping must not trace again."""
+    x = np.linspace(-1, 1, 40)[:, None]
+    a = Trainer(_mlp(seed=1), "mse", damping.Standard(initial=1e-3))
+    b = Trainer(_mlp(seed=2), "mse", damping.Standard(initial=1.0))
+    c = Trainer(_mlp(seed=2), "mse", damping.Standard(initial=1.0, decrease=0.5))
+    fa = a._functions(*a._prepare(x, x, None)[:2])
+    fb = b._functions(*b._prepare(x, x, None)[:2])
+    fc = c._functions(*c._prepare(x, x, None)[:2])
+    assert fa[0] is fb[0] and fa[2] is fb[2]
+    assert fc[0] is not fa[0]

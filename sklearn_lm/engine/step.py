@@ -344,10 +344,18 @@ _CACHE: collections.OrderedDict = collections.OrderedDict()
 _CACHE_SIZE = 32
 
 
+#: Settings that reach the graph as tensors, not constants: not part of a key.
+_RUNTIME_SETTINGS = frozenset({"initial"})
+
+
 def _config_key(obj, builtin_module) -> tuple:
     cls = type(obj)
     if cls.__module__ == builtin_module.__name__:
-        return (cls.__name__, tuple(sorted(obj.get_config().items())))
+        config = obj.get_config().items()
+        return (
+            cls.__name__,
+            tuple(sorted(i for i in config if i[0] not in _RUNTIME_SETTINGS)),
+        )
     return (cls.__module__, cls.__qualname__, id(obj))
 
 

@@ -1,0 +1,486 @@
+"""Plumbing shared by :class:`LMRegressor` and :class:`LMClassifier`."""
+
+from __future__ import annotations
+
+import copy
+import math
+import warnings
+from abc import ABC, abstractmethod
+from numbers import Integral, Real
+
+import keras
+import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import (
+    Interval,
+    InvalidParameterError,
+    Options,
+    StrOptions,
+)
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted
+
+from .._threads import configure_tensorflow_threads
+from ..engine import Trainer
+from ..engine import damping as damping_module
+from ..network import ACTIVATIONS, build_network, forward
+
+_INT32_MAX = np.iinfo(np.int32).max
+
+
+class BaseLM(BaseEstimator, ABC):
+    """Base class of the Levenberg-Marquardt estimators.
+
+    Holds what regression and classification share: hyperparameter
+    validation, building the network, the epoch loop (through the engine's
+    :class:`~sklearn_lm.engine.Trainer`), the stopping rules, early stopping,
+    progress printing and pickling. Subclasses encode their targets, choose
+    the loss and turn network outputs into predictions.
+
+    This class should not be used directly; use :class:`LMRegressor` or
+    :class:`LMClassifier`.
+    """
+
+    _parameter_constraints: dict = {
+        "hidden": [Interval(Integral, 1, None, closed="left"), "array-like"],
+        "activation": [StrOptions(set(ACTIVATIONS))],
+        "damping": [Interval(Real, 0, None, closed="neither")],
+        "damping_mode": [
+            StrOptions({"standard", "fletcher"}),
+            damping_module.Damping,
+        ],
+        "damping_increase": [Interval(Real, 1, None, closed="neither")],
+        "damping_decrease": [Interval(Real, 0, 1, closed="right")],
+        "damping_min": [Interval(Real, 0, None, closed="neither")],
+        "damping_max": [Interval(Real, 0, None, closed="neither")],
+        "max_attempts": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [None, Interval(Integral, 1, None, closed="left")],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "n_iter_no_change": [
+            Interval(Integral, 1, None, closed="left"),
+            Options(Real, {np.inf}),
+        ],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "dtype": [StrOptions({"float32", "float64"})],
+        "random_state": ["random_state"],
+        "warm_start": ["boolean"],
+        "verbose": ["verbose"],
+    }
+
+    @abstractmethod
+    def __init__(
+        self,
+        *,
+        hidden,
+        activation,
+        loss,
+        damping,
+        damping_mode,
+        damping_increase,
+        damping_decrease,
+        damping_min,
+        damping_max,
+        max_attempts,
+        batch_size,
+        learning_rate,
+        max_iter,
+        tol,
+        n_iter_no_change,
+        early_stopping,
+        validation_fraction,
+        alpha,
+        dtype,
+        random_state,
+        warm_start,
+        verbose,
+    ):
+        self.hidden = hidden
+        self.activation = activation
+        self.loss = loss
+        self.damping = damping
+        self.damping_mode = damping_mode
+        self.damping_increase = damping_increase
+        self.damping_decrease = damping_decrease
+        self.damping_min = damping_min
+        self.damping_max = damping_max
+        self.max_attempts = max_attempts
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.max_iter = max_iter
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.alpha = alpha
+        self.dtype = dtype
+        self.random_state = random_state
+        self.warm_start = warm_start
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------
+    # Subclass hooks
+    # ------------------------------------------------------------------
+    @abstractmethod
+    def _validate_input(self, X, y, *, reset: bool):
+        """Validate ``X`` and ``y`` with ``validate_data``; return both."""
+
+    @abstractmethod
+    def _encode_targets(self, y, sample_weight, *, first_call, incremental, classes):
+        """Set the target-related fitted attributes on the first call and
+        return ``(targets, sample_weight, stratify)`` for the engine, where
+        ``sample_weight`` may now include class weights and ``stratify`` is
+        an array to stratify the validation split on, or ``None``."""
+
+    @abstractmethod
+    def _make_loss(self):
+        """Return the engine loss matching the encoded targets."""
+
+    @abstractmethod
+    def _score_outputs(self, outputs, y, sample_weight) -> float:
+        """Validation score (higher is better) of raw network outputs."""
+
+    # ------------------------------------------------------------------
+    # Validation helpers
+    # ------------------------------------------------------------------
+    def _hidden_units(self) -> tuple[int, ...]:
+        hidden = self.hidden
+        if isinstance(hidden, Integral) and not isinstance(hidden, bool):
+            return (int(hidden),)
+        units = list(hidden)
+        if any(
+            isinstance(u, bool) or not isinstance(u, Integral) or u < 1 for u in units
+        ):
+            raise InvalidParameterError(
+                f"The 'hidden' parameter of {type(self).__name__} must be an int "
+                "in the range [1, inf) or a sequence of such ints (an empty "
+                f"sequence gives a linear model). Got {hidden!r} instead."
+            )
+        return tuple(int(u) for u in units)
+
+    def _check_damping_bounds(self) -> None:
+        if isinstance(self.damping_mode, damping_module.Damping):
+            return
+        if not self.damping_min < self.damping_max:
+            raise ValueError(
+                "damping_min must be smaller than damping_max. Got "
+                f"damping_min={self.damping_min!r} and "
+                f"damping_max={self.damping_max!r}."
+            )
+        if not self.damping_min <= self.damping <= self.damping_max:
+            raise ValueError(
+                "damping must lie within [damping_min, damping_max]. Got "
+                f"damping={self.damping!r}, damping_min={self.damping_min!r} and "
+                f"damping_max={self.damping_max!r}."
+            )
+
+    def _architecture(self) -> tuple:
+        return (self._hidden_units(), self.activation, self.dtype)
+
+    def _make_damping(self, initial: float | None = None):
+        if isinstance(self.damping_mode, damping_module.Damping):
+            damping = copy.deepcopy(self.damping_mode)
+            if initial is not None:
+                damping.initial = float(
+                    np.clip(initial, damping.min_value, damping.max_value)
+                )
+            return damping
+        if initial is None:
+            initial = self.damping
+        initial = float(np.clip(initial, self.damping_min, self.damping_max))
+        return damping_module.get(
+            self.damping_mode,
+            initial=initial,
+            increase=float(self.damping_increase),
+            decrease=float(self.damping_decrease),
+            min_value=float(self.damping_min),
+            max_value=float(self.damping_max),
+        )
+
+    def _make_trainer(self, initial_damping: float | None = None):
+        return Trainer(
+            self.model_,
+            loss=self._make_loss(),
+            damping=self._make_damping(initial_damping),
+            learning_rate=float(self.learning_rate),
+            max_attempts=int(self.max_attempts),
+            l2=float(self.alpha),
+        )
+
+    # ------------------------------------------------------------------
+    # Training
+    # ------------------------------------------------------------------
+    def _fit(self, X, y, sample_weight=None, *, incremental=False, classes=None):
+        """Train on ``(X, y)``: ``max_iter`` epochs, or one with ``incremental``."""
+        # Size TensorFlow's thread pools to this process's CPU share (e.g. in
+        # joblib or Dask workers) before the first fit starts its runtime.
+        configure_tensorflow_threads()
+        hidden = self._hidden_units()
+        self._check_damping_bounds()
+        if incremental and self.early_stopping:
+            raise ValueError("partial_fit does not support early_stopping=True.")
+
+        fitted = hasattr(self, "model_")
+        first_call = not fitted or not (incremental or self.warm_start)
+        if not first_call and self._architecture() != self._architecture_:
+            raise ValueError(
+                "Continuing training (warm_start=True or partial_fit) needs the "
+                "network fitted before: hidden, activation and dtype must not "
+                f"change. Fitted with {self._architecture_}, got "
+                f"{self._architecture()}."
+            )
+
+        X, y = self._validate_input(X, y, reset=first_call)
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(
+                sample_weight, X, dtype=np.float64, ensure_non_negative=True
+            )
+        targets, sample_weight, stratify = self._encode_targets(
+            y,
+            sample_weight,
+            first_call=first_call,
+            incremental=incremental,
+            classes=classes,
+        )
+        with np.errstate(over="ignore"):
+            X = np.asarray(X, dtype=self.dtype)
+        if not np.all(np.isfinite(X)):
+            raise ValueError(
+                f"X contains values too large for dtype={self.dtype!r}. Scale the "
+                "data (e.g. with sklearn.preprocessing.StandardScaler) or use "
+                "dtype='float64'."
+            )
+
+        rng = check_random_state(self.random_state)
+        init_seed = int(rng.randint(_INT32_MAX))
+        split_seed = int(rng.randint(_INT32_MAX))
+        shuffle_seed = int(rng.randint(_INT32_MAX))
+
+        if first_call:
+            self.model_ = build_network(
+                X.shape[1],
+                self.n_outputs_,
+                hidden=hidden,
+                activation=self.activation,
+                dtype=self.dtype,
+                seed=init_seed,
+            )
+            self._architecture_ = self._architecture()
+            self._trainer = None
+            self.n_iter_ = 0
+            self.t_ = 0
+            self.loss_curve_ = []
+            self.damping_curve_ = []
+            self.best_loss_ = np.inf
+            self._no_improvement_count = 0
+        elif not incremental:
+            # warm_start: keep the weights, restart the schedule and records.
+            self._trainer = None
+            self.n_iter_ = 0
+            self.loss_curve_ = []
+            self.damping_curve_ = []
+            self.best_loss_ = np.inf
+            self._no_improvement_count = 0
+
+        if self.early_stopping:
+            idx_train, idx_val = self._validation_split(
+                X.shape[0], stratify, split_seed
+            )
+            X_train, X_val = X[idx_train], X[idx_val]
+            t_train = targets[idx_train]
+            y_val = y[idx_val]
+            if sample_weight is None:
+                w_train = w_val = None
+            else:
+                w_train, w_val = sample_weight[idx_train], sample_weight[idx_val]
+            self.validation_scores_ = []
+            self.best_validation_score_ = -np.inf
+        else:
+            X_train, t_train, w_train = X, targets, sample_weight
+            X_val = y_val = w_val = None
+            self.validation_scores_ = None
+            self.best_validation_score_ = None
+
+        if w_train is not None:
+            total = float(np.sum(w_train))
+            if not total > 0:
+                raise ValueError(
+                    "The sample weights of the training samples are all zero "
+                    "(after setting aside the validation set); at least one "
+                    "training sample needs a positive weight."
+                )
+            # Only relative weights matter: the objective is a weighted mean.
+            w_train = w_train * (w_train.shape[0] / total)
+
+        if self._trainer is None:
+            initial = None
+            if incremental and self.damping_curve_:
+                initial = self.damping_curve_[-1]
+            self._trainer = self._make_trainer(initial)
+
+        n_train = X_train.shape[0]
+        batch_size = self.batch_size
+        if batch_size is not None and batch_size >= n_train:
+            batch_size = None
+        epochs = 1 if incremental else int(self.max_iter)
+
+        best = {"weights": None}
+        stopped_by_tol = [False]
+
+        def monitor(epoch: int, logs: dict) -> bool:
+            loss = float(logs["loss"])
+            lam = float(logs["damping"])
+            attempts = float(logs["attempts"])
+            self.n_iter_ += 1
+            self.t_ += n_train
+            self.loss_curve_.append(loss)
+            self.damping_curve_.append(lam)
+            message = (
+                f"Epoch {self.n_iter_}: loss = {loss:.8f}, damping = {lam:.3e}, "
+                f"attempts = {attempts:.1f}"
+            )
+            if self.early_stopping:
+                score = float(
+                    self._score_outputs(forward(self.model_, X_val), y_val, w_val)
+                )
+                self.validation_scores_.append(score)
+                message += f", validation score = {score:.6f}"
+                if score < self.best_validation_score_ + self.tol:
+                    self._no_improvement_count += 1
+                else:
+                    self._no_improvement_count = 0
+                if score > self.best_validation_score_:
+                    self.best_validation_score_ = score
+                    best["weights"] = [w.copy() for w in self.model_.get_weights()]
+            else:
+                if loss > self.best_loss_ - self.tol:
+                    self._no_improvement_count += 1
+                else:
+                    self._no_improvement_count = 0
+            self.best_loss_ = min(self.best_loss_, loss)
+            if self.verbose:
+                print(message)
+            if not incremental and self._no_improvement_count >= self.n_iter_no_change:
+                stopped_by_tol[0] = True
+                return True
+            return False
+
+        history = self._trainer.fit(
+            X_train,
+            t_train,
+            epochs=epochs,
+            batch_size=batch_size,
+            sample_weight=w_train,
+            shuffle=batch_size is not None,
+            seed=shuffle_seed,
+            callbacks=[monitor],
+            verbose=0,
+        )
+        stop_reason = getattr(history, "stop_reason", None)
+        if stop_reason == "non_finite" or not all(
+            np.all(np.isfinite(w)) for w in self.model_.get_weights()
+        ):
+            raise ValueError(
+                "Training produced a non-finite loss or non-finite weights. The "
+                "input data may contain very large values; scale it, e.g. with "
+                "sklearn.preprocessing.StandardScaler."
+            )
+
+        if self.early_stopping and best["weights"] is not None:
+            self.model_.set_weights(best["weights"])
+
+        if incremental:
+            return self
+        if stopped_by_tol[0]:
+            if self.verbose:
+                what = "Validation score" if self.early_stopping else "Training loss"
+                print(
+                    f"{what} did not improve more than tol={self.tol} for "
+                    f"{self.n_iter_no_change} consecutive epochs. Stopping."
+                )
+        elif stop_reason == "damping_max":
+            if self.verbose:
+                print(
+                    f"Damping reached damping_max={self.damping_max}: no step "
+                    "reduces the loss any more. Stopping."
+                )
+        elif self.n_iter_ >= self.max_iter:
+            warnings.warn(
+                f"{type(self).__name__}: the maximum number of epochs "
+                f"(max_iter={self.max_iter}) was reached and the optimization "
+                "has not converged yet.",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+        return self
+
+    def _validation_split(self, n_samples: int, stratify, seed: int):
+        n_val = math.ceil(self.validation_fraction * n_samples)
+        if n_val < 2 or n_samples - n_val < 1:
+            raise ValueError(
+                "early_stopping=True sets aside a validation set of "
+                f"validation_fraction={self.validation_fraction} of the samples; "
+                "it needs at least 2 validation samples and 1 training sample, "
+                f"but got n_samples={n_samples}. Increase validation_fraction or "
+                "the number of samples, or set early_stopping=False."
+            )
+        if stratify is not None:
+            _, counts = np.unique(stratify, return_counts=True)
+            if (
+                counts.min() < 2
+                or n_val < len(counts)
+                or n_samples - n_val < len(counts)
+            ):
+                stratify = None
+        return train_test_split(
+            np.arange(n_samples),
+            test_size=n_val,
+            random_state=seed,
+            stratify=stratify,
+        )
+
+    # ------------------------------------------------------------------
+    # Prediction helpers
+    # ------------------------------------------------------------------
+    def _outputs(self, X) -> np.ndarray:
+        """Raw network outputs (float64) of validated ``X``."""
+        return forward(self.model_, X)
+
+    def _check_fitted(self) -> None:
+        check_is_fitted(self, "model_")
+
+    # ------------------------------------------------------------------
+    # Pickling and tags
+    # ------------------------------------------------------------------
+    def __getstate__(self):
+        state = dict(super().__getstate__())
+        state.pop("_trainer", None)
+        model = state.pop("model_", None)
+        if model is not None:
+            state["_model_state"] = {
+                "config": keras.saving.serialize_keras_object(model),
+                "weights": [np.array(w, copy=True) for w in model.get_weights()],
+            }
+        return state
+
+    def __setstate__(self, state):
+        state = dict(state)
+        saved = state.pop("_model_state", None)
+        if saved is not None:
+            model = keras.saving.deserialize_keras_object(saved["config"])
+            model.set_weights(saved["weights"])
+            state["model_"] = model
+            state["_trainer"] = None
+        super().__setstate__(state)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        tags.input_tags.sparse = False
+        tags.non_deterministic = False
+        return tags

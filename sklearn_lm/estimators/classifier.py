@@ -1,0 +1,589 @@
+"""Levenberg-Marquardt neural network classifier."""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import ArrayLike
+from scipy.special import expit, softmax
+from sklearn.base import ClassifierMixin, _fit_context
+from sklearn.metrics import accuracy_score
+from sklearn.utils._param_validation import StrOptions
+from sklearn.utils.class_weight import compute_class_weight
+from sklearn.utils.multiclass import check_classification_targets, type_of_target
+from sklearn.utils.validation import column_or_1d, validate_data
+
+from ..engine import losses as losses_module
+from ._base import BaseLM
+from ._targets import ClassIndexEncoder, MultilabelEncoder
+
+#: Losses on softmax outputs, and whether their targets are one-hot rows.
+_SOFTMAX_LOSSES = {
+    "categorical_crossentropy": True,
+    "sparse_categorical_crossentropy": False,
+    "squared_categorical_crossentropy": True,
+    "categorical_mse": True,
+}
+_CLASSIFICATION_LOSSES = {"cross_entropy", "binary_crossentropy", *_SOFTMAX_LOSSES}
+
+
+class LMClassifier(ClassifierMixin, BaseLM):
+    """Neural network classifier trained with the Levenberg-Marquardt algorithm.
+
+    A fully connected network (a chain of Keras ``Dense`` layers with linear
+    outputs, the logits) is fitted with Levenberg-Marquardt (LM) steps on the
+    cross-entropy, using its generalised Gauss-Newton curvature. Binary,
+    multiclass and multilabel targets are supported, with labels of any
+    type.
+
+    Parameters
+    ----------
+    hidden : int or tuple of int, default=(20,)
+        Units of each hidden layer. ``()`` gives a linear model (logistic
+        regression); an int ``h`` means ``(h,)``.
+
+    activation : {"tanh", "relu", "sigmoid", "linear", "elu", "selu", \
+"softplus", "softsign", "gelu", "silu"}, default="tanh"
+        Activation of the hidden layers (Keras names).
+
+    loss : {"cross_entropy", "binary_crossentropy", "categorical_crossentropy", \
+"sparse_categorical_crossentropy", "squared_categorical_crossentropy", \
+"categorical_mse"}, default="cross_entropy"
+        Training loss on the logits:
+
+        - ``"cross_entropy"``: one logit and the binary cross-entropy for two
+          classes; one logit per class and the softmax cross-entropy for
+          more; one logit per label and the binary cross-entropy of each
+          label for multilabel targets.
+        - ``"binary_crossentropy"``: as ``"cross_entropy"``, for binary and
+          multilabel targets only.
+        - ``"categorical_crossentropy"``, ``"sparse_categorical_crossentropy"``:
+          softmax cross-entropy with one logit per class, also for two
+          classes.
+        - ``"squared_categorical_crossentropy"``: the square of the softmax
+          cross-entropy of each sample, which weighs badly classified
+          samples more.
+        - ``"categorical_mse"``: mean squared error between the softmax
+          probabilities and the one-hot targets.
+
+        The softmax losses do not support multilabel targets.
+
+    damping : float, default=1e-3
+        Initial damping factor ``lambda``. Must lie within
+        ``[damping_min, damping_max]``.
+
+    damping_mode : {"standard", "fletcher"} or Damping, default="standard"
+        How ``lambda`` enters the step: ``"standard"`` damps with
+        ``lambda * I``, ``"fletcher"`` with ``lambda * diag(J^T J)``
+        (scale-invariant). A :class:`sklearn_lm.engine.damping.Damping`
+        instance defines its own schedule; the other ``damping*`` parameters
+        are then ignored and a copy of the instance is used for each fit.
+
+    damping_increase : float, default=10.0
+        Factor (> 1) applied to ``lambda`` after a rejected attempt.
+
+    damping_decrease : float, default=0.1
+        Factor in ``(0, 1]`` applied to ``lambda`` after an accepted step.
+
+    damping_min : float, default=1e-10
+        Lower bound of ``lambda``.
+
+    damping_max : float, default=1e10
+        Upper bound of ``lambda``. When it is reached no step lowers the loss
+        any more and training stops; this counts as converged.
+
+    max_attempts : int, default=10
+        Attempts (each with a larger ``lambda``) per step before the step is
+        given up.
+
+    batch_size : int or None, default=None
+        Samples per LM step. ``None`` (or a value not smaller than the number
+        of training samples) takes one step per epoch on all samples.
+        Mini-batches are shuffled before each epoch.
+
+    learning_rate : float, default=1.0
+        Fraction of each LM step that is taken.
+
+    max_iter : int, default=100
+        Maximum number of epochs.
+
+    tol : float, default=1e-4
+        Tolerance of the stopping rule: an epoch is an improvement when the
+        training loss drops below the best loss so far minus ``tol`` (or,
+        with ``early_stopping``, when the validation accuracy rises above
+        the best so far plus ``tol``).
+
+    n_iter_no_change : int or np.inf, default=10
+        Training stops after this many consecutive epochs without
+        improvement.
+
+    early_stopping : bool, default=False
+        Whether to set aside ``validation_fraction`` of the training data
+        (stratified for binary and multiclass targets when possible), stop
+        when its accuracy stops improving, and restore the weights of the
+        epoch with the best accuracy.
+
+    validation_fraction : float, default=0.1
+        Fraction of the training data set aside with ``early_stopping``.
+
+    alpha : float, default=0.0
+        Strength of the L2 penalty ``alpha * sum(W**2)`` over the kernels
+        (biases are not penalised), added to the loss.
+
+    dtype : {"float32", "float64"}, default="float32"
+        Dtype of the network and its computations.
+
+    class_weight : dict, "balanced" or None, default=None
+        Weights of the classes, as ``{label: weight}``; classes left out
+        weigh 1. ``"balanced"`` uses ``n_samples / (n_classes *
+        bincount(y))``. Multiplies ``sample_weight``. Not supported for
+        multilabel targets, nor ``"balanced"`` in :meth:`partial_fit`.
+
+    random_state : int, RandomState instance or None, default=None
+        Seeds the initial weights, the shuffling of mini-batches and the
+        validation split. Pass an int for reproducible results.
+
+    warm_start : bool, default=False
+        Whether :meth:`fit` continues from the weights of the previous fit
+        instead of starting from new random weights. The classes must be
+        the same.
+
+    verbose : int, default=0
+        Print one line per epoch (epoch, loss, ``lambda``, attempts per step
+        and the validation score, if any) when positive.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Class labels (``arange(n_labels)`` for multilabel targets).
+
+    model_ : keras.Model
+        The trained network; its outputs are logits.
+
+    n_outputs_ : int
+        Number of network outputs: 1 for two classes with the binary
+        cross-entropy, else the number of classes or labels.
+
+    n_iter_ : int
+        Number of epochs run by the last :meth:`fit`; :meth:`partial_fit`
+        adds one per call.
+
+    t_ : int
+        Number of training samples seen by the solver since the network was
+        created (one per sample and epoch).
+
+    loss_curve_ : list of float
+        Training objective (loss plus the L2 term) after each epoch.
+
+    damping_curve_ : list of float
+        ``lambda`` at the end of each epoch.
+
+    best_loss_ : float
+        Smallest value of ``loss_curve_``.
+
+    validation_scores_ : list of float or None
+        Accuracy on the validation set after each epoch with
+        ``early_stopping``, else ``None``.
+
+    best_validation_score_ : float or None
+        Best of ``validation_scores_``, else ``None``.
+
+    n_features_in_ : int
+        Number of features seen during :meth:`fit`.
+
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        Names of features seen during :meth:`fit`. Defined only when `X`
+        has feature names that are all strings.
+
+    See Also
+    --------
+    LMRegressor : The regressor counterpart.
+    sklearn.neural_network.MLPClassifier : Networks trained with first-order
+        methods or L-BFGS.
+
+    Notes
+    -----
+    For the cross-entropies each LM step solves ``(G + lambda D) delta = g``
+    where ``g`` is the gradient of the loss and ``G = J^T H J`` its
+    generalised Gauss-Newton matrix: ``J`` is the Jacobian of the logits with
+    respect to the weights and ``H`` the curvature of the loss on the logits
+    (``diag(p) - p p^T`` for softmax probabilities ``p``, ``p (1 - p)`` for a
+    sigmoid). ``D`` is the identity (``"standard"``) or ``diag(G)``
+    (``"fletcher"``). Accepted steps shrink ``lambda`` by
+    ``damping_decrease``; rejected ones grow it by ``damping_increase`` and
+    are tried again.
+
+    Probabilities are the softmax (or sigmoid) of the logits, computed with
+    NumPy in float64. Sample weights (times class weights) are rescaled to
+    mean 1 over the training samples, so only relative weights matter.
+
+    A :class:`~sklearn.exceptions.ConvergenceWarning` is issued when
+    ``max_iter`` epochs run without the stopping rule being met. Stopping
+    because ``lambda`` reached ``damping_max`` is not a failure: no step can
+    lower the loss any more.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_lm import LMClassifier
+    >>> X = np.array([[-2.0], [-1.0], [-0.5], [0.5], [1.0], [2.0]])
+    >>> y = np.array(["no", "no", "no", "yes", "yes", "yes"])
+    >>> clf = LMClassifier(hidden=(), max_iter=30, random_state=0).fit(X, y)
+    >>> clf.predict([[-3.0], [3.0]]).tolist()
+    ['no', 'yes']
+    >>> clf.predict_proba([[0.0]]).shape
+    (1, 2)
+    """
+
+    _parameter_constraints: dict = {
+        **BaseLM._parameter_constraints,
+        "loss": [StrOptions(_CLASSIFICATION_LOSSES)],
+        "class_weight": [dict, StrOptions({"balanced"}), None],
+    }
+
+    def __init__(
+        self,
+        *,
+        hidden=(20,),
+        activation="tanh",
+        loss="cross_entropy",
+        damping=1e-3,
+        damping_mode="standard",
+        damping_increase=10.0,
+        damping_decrease=0.1,
+        damping_min=1e-10,
+        damping_max=1e10,
+        max_attempts=10,
+        batch_size=None,
+        learning_rate=1.0,
+        max_iter=100,
+        tol=1e-4,
+        n_iter_no_change=10,
+        early_stopping=False,
+        validation_fraction=0.1,
+        alpha=0.0,
+        dtype="float32",
+        class_weight=None,
+        random_state=None,
+        warm_start=False,
+        verbose=0,
+    ):
+        super().__init__(
+            hidden=hidden,
+            activation=activation,
+            loss=loss,
+            damping=damping,
+            damping_mode=damping_mode,
+            damping_increase=damping_increase,
+            damping_decrease=damping_decrease,
+            damping_min=damping_min,
+            damping_max=damping_max,
+            max_attempts=max_attempts,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            max_iter=max_iter,
+            tol=tol,
+            n_iter_no_change=n_iter_no_change,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            alpha=alpha,
+            dtype=dtype,
+            random_state=random_state,
+            warm_start=warm_start,
+            verbose=verbose,
+        )
+        self.class_weight = class_weight
+
+    # -- hooks ---------------------------------------------------------------
+    def _validate_input(self, X, y, *, reset):
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            multi_output=True,
+            dtype=(np.float64, np.float32),
+            reset=reset,
+        )
+        check_classification_targets(y)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        return X, y
+
+    def _target_kind(self, y) -> str:
+        kind = type_of_target(y)
+        if kind == "multilabel-indicator":
+            return "multilabel"
+        if kind in ("binary", "multiclass"):
+            return "single"
+        raise ValueError(
+            f"{type(self).__name__} supports binary, multiclass and multilabel "
+            f"indicator targets; got a {kind!r} target."
+        )
+
+    def _define_encoding(self, kind, y, classes):
+        """Choose the encoder, the network outputs and the loss layout."""
+        if kind == "multilabel":
+            if self.loss not in ("cross_entropy", "binary_crossentropy"):
+                raise ValueError(
+                    f"loss={self.loss!r} does not support multilabel targets; use "
+                    "loss='cross_entropy' or loss='binary_crossentropy'."
+                )
+            if self.class_weight is not None:
+                raise ValueError(
+                    "class_weight is not supported for multilabel targets; use "
+                    "sample_weight."
+                )
+            encoder = MultilabelEncoder().fit(y)
+            n_classes = len(encoder.classes_)
+            self._output_kind = "sigmoid"
+            self._target_layout = "indicator"
+            n_outputs = n_classes
+        else:
+            encoder = ClassIndexEncoder(classes=classes).fit(y)
+            n_classes = len(encoder.classes_)
+            if n_classes < 2:
+                raise ValueError(
+                    f"{type(self).__name__} needs samples of at least 2 classes; "
+                    f"the data contains only one class: {encoder.classes_[0]!r}."
+                )
+            if self.loss in _SOFTMAX_LOSSES:
+                self._output_kind = "softmax"
+                self._target_layout = (
+                    "one_hot" if _SOFTMAX_LOSSES[self.loss] else "index"
+                )
+                n_outputs = n_classes
+            elif n_classes == 2:
+                self._output_kind = "sigmoid"
+                self._target_layout = "binary"
+                n_outputs = 1
+            elif self.loss == "binary_crossentropy":
+                raise ValueError(
+                    "loss='binary_crossentropy' supports binary and multilabel "
+                    f"targets; got {n_classes} classes. Use loss='cross_entropy'."
+                )
+            else:
+                self._output_kind = "softmax"
+                self._target_layout = "index"
+                n_outputs = n_classes
+        self._encoder = encoder
+        self._multilabel = kind == "multilabel"
+        self.classes_ = encoder.classes_
+        self.n_outputs_ = n_outputs
+
+    def _encode_targets(self, y, sample_weight, *, first_call, incremental, classes):
+        kind = self._target_kind(y)
+        if first_call:
+            if incremental and kind == "single" and classes is None:
+                raise ValueError(
+                    "classes must be passed on the first call to partial_fit."
+                )
+            self._define_encoding(kind, y, classes if incremental else None)
+        else:
+            if (kind == "multilabel") != self._multilabel:
+                raise ValueError(
+                    "The type of target (multilabel or not) differs from the "
+                    "one the network was fitted on."
+                )
+            if classes is not None and not np.array_equal(
+                np.unique(classes), self.classes_
+            ):
+                raise ValueError(
+                    f"classes={classes!r} is not the same as on the first call, "
+                    f"{self.classes_!r}."
+                )
+            if self._multilabel:
+                if y.shape[1] != len(self.classes_):
+                    raise ValueError(
+                        f"y has {y.shape[1]} labels, but the network was fitted "
+                        f"with {len(self.classes_)}."
+                    )
+            elif self.warm_start and not incremental:
+                present = np.unique(y)
+                if not np.array_equal(present, self.classes_):
+                    raise ValueError(
+                        "warm_start can only be used where y has the same classes "
+                        f"as in the previous call to fit: {self.classes_!r}; y has "
+                        f"{present!r}."
+                    )
+
+        if self._multilabel:
+            return self._encoder.transform(y), sample_weight, None
+
+        index = self._encoder.transform(y)
+        if self.class_weight is not None:
+            if incremental and self.class_weight == "balanced":
+                raise ValueError(
+                    "class_weight='balanced' is not supported for partial_fit. "
+                    "Compute the weights once with sklearn.utils.class_weight."
+                    "compute_class_weight('balanced', classes=classes, y=y) on a "
+                    "representative sample and pass them as a dict."
+                )
+            weights = compute_class_weight(
+                self.class_weight,
+                classes=self.classes_,
+                y=self.classes_[index],
+            )
+            per_sample = weights[index]
+            sample_weight = (
+                per_sample if sample_weight is None else sample_weight * per_sample
+            )
+        if not incremental:
+            counted = index if sample_weight is None else index[sample_weight > 0]
+            if len(np.unique(counted)) < 2:
+                raise ValueError(
+                    f"{type(self).__name__} needs samples of at least 2 classes "
+                    "with a positive weight; only one class has any."
+                )
+
+        if self._target_layout == "binary":
+            targets = index.astype(np.float64).reshape(-1, 1)
+        elif self._target_layout == "one_hot":
+            targets = np.eye(len(self.classes_))[index]
+        else:
+            targets = index
+        stratify = index if not incremental else None
+        return targets, sample_weight, stratify
+
+    def _make_loss(self):
+        if self._output_kind == "sigmoid":
+            return losses_module.get("binary_crossentropy", from_logits=True)
+        name = self.loss
+        if name == "cross_entropy":
+            name = "sparse_categorical_crossentropy"
+        return losses_module.get(name, from_logits=True)
+
+    def _proba_from_outputs(self, outputs):
+        if self._output_kind == "softmax":
+            return softmax(outputs, axis=1)
+        p = expit(outputs)
+        if self._multilabel:
+            return p
+        p = p.ravel()
+        return np.column_stack([1.0 - p, p])
+
+    def _predict_from_outputs(self, outputs):
+        if self._multilabel:
+            return self._encoder.inverse_transform(outputs > 0)
+        if self._output_kind == "softmax":
+            index = np.argmax(softmax(outputs, axis=1), axis=1)
+        else:
+            index = (outputs.ravel() > 0).astype(np.int64)
+        return self._encoder.inverse_transform(index)
+
+    def _score_outputs(self, outputs, y, sample_weight) -> float:
+        if not np.all(np.isfinite(outputs)):
+            return np.nan
+        y_pred = self._predict_from_outputs(outputs)
+        return accuracy_score(y, y_pred, sample_weight=sample_weight)
+
+    # -- public API ----------------------------------------------------------
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(
+        self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None
+    ) -> LMClassifier:
+        """Train the network on ``(X, y)``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data.
+        y : array-like of shape (n_samples,) or (n_samples, n_labels)
+            Class labels, or a multilabel indicator matrix.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative sample weights; ``None`` weighs all samples equally.
+
+        Returns
+        -------
+        self : LMClassifier
+            The fitted estimator.
+        """
+        return self._fit(X, y, sample_weight)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(
+        self,
+        X: ArrayLike,
+        y: ArrayLike,
+        sample_weight: ArrayLike | None = None,
+        classes: ArrayLike | None = None,
+    ) -> LMClassifier:
+        """Train for one epoch on ``(X, y)``, continuing from the current state.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data.
+        y : array-like of shape (n_samples,) or (n_samples, n_labels)
+            Class labels, or a multilabel indicator matrix.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative sample weights.
+        classes : array-like of shape (n_classes,), default=None
+            All the classes that can appear in any call. Required on the
+            first call (unless ``y`` is a multilabel indicator matrix), for
+            instance ``np.unique(y_all)``; ``y`` of one call need not contain
+            every class.
+
+        Returns
+        -------
+        self : LMClassifier
+            The updated estimator.
+        """
+        return self._fit(X, y, sample_weight, incremental=True, classes=classes)
+
+    def predict(self, X: ArrayLike) -> np.ndarray:
+        """Predict class labels.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input data.
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,) or (n_samples, n_labels)
+            Predicted labels (a 0/1 indicator matrix for multilabel targets).
+        """
+        return self._predict_from_outputs(self._checked_outputs(X))
+
+    def predict_proba(self, X: ArrayLike) -> np.ndarray:
+        """Predict class probabilities.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input data.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Probability of each class, in the order of ``classes_``; rows sum
+            to 1. For multilabel targets, the probability of each label.
+        """
+        return self._proba_from_outputs(self._checked_outputs(X))
+
+    def predict_log_proba(self, X: ArrayLike) -> np.ndarray:
+        """Predict the logarithm of the class probabilities.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input data.
+
+        Returns
+        -------
+        log_proba : ndarray of shape (n_samples, n_classes)
+            ``log(predict_proba(X))``; ``-inf`` where a probability
+            underflows to 0.
+        """
+        proba = self.predict_proba(X)
+        with np.errstate(divide="ignore"):
+            return np.log(proba)
+
+    def _checked_outputs(self, X):
+        self._check_fitted()
+        X = validate_data(self, X, dtype=(np.float64, np.float32), reset=False)
+        return self._outputs(X)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        return tags

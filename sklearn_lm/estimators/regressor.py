@@ -1,0 +1,387 @@
+"""Levenberg-Marquardt neural network regressor."""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import ArrayLike
+from sklearn.base import RegressorMixin, _fit_context
+from sklearn.metrics import r2_score
+from sklearn.utils._param_validation import StrOptions
+from sklearn.utils.validation import validate_data
+
+from ..engine import losses as losses_module
+from ._base import BaseLM
+
+_REGRESSION_LOSSES = {"mse", "mean_squared_error", "reduced_outputs_mse"}
+
+
+class LMRegressor(RegressorMixin, BaseLM):
+    """Neural network regressor trained with the Levenberg-Marquardt algorithm.
+
+    A fully connected network (a chain of Keras ``Dense`` layers) is fitted to
+    minimise the mean squared error with Levenberg-Marquardt (LM) steps,
+    which combine Gauss-Newton steps with gradient descent through an
+    adaptive damping factor. LM usually needs far fewer epochs than
+    first-order methods on small and medium networks.
+
+    Parameters
+    ----------
+    hidden : int or tuple of int, default=(20,)
+        Units of each hidden layer. ``()`` gives a linear model; an int ``h``
+        means ``(h,)``.
+
+    activation : {"tanh", "relu", "sigmoid", "linear", "elu", "selu", \
+"softplus", "softsign", "gelu", "silu"}, default="tanh"
+        Activation of the hidden layers (Keras names). The output layer is
+        linear.
+
+    loss : {"mse", "mean_squared_error", "reduced_outputs_mse"}, default="mse"
+        Training loss. ``"mse"`` (same as ``"mean_squared_error"``) has one
+        residual per sample and output. ``"reduced_outputs_mse"`` has the
+        same value but one residual per sample (the root mean square over
+        the outputs), which makes steps cheaper when there are many outputs.
+
+    damping : float, default=1e-3
+        Initial damping factor ``lambda``. Must lie within
+        ``[damping_min, damping_max]``.
+
+    damping_mode : {"standard", "fletcher"} or Damping, default="standard"
+        How ``lambda`` enters the step: ``"standard"`` damps with
+        ``lambda * I``, ``"fletcher"`` with ``lambda * diag(J^T J)``
+        (scale-invariant). A :class:`sklearn_lm.engine.damping.Damping`
+        instance defines its own schedule; the other ``damping*`` parameters
+        are then ignored and a copy of the instance is used for each fit.
+
+    damping_increase : float, default=10.0
+        Factor (> 1) applied to ``lambda`` after a rejected attempt.
+
+    damping_decrease : float, default=0.1
+        Factor in ``(0, 1]`` applied to ``lambda`` after an accepted step.
+
+    damping_min : float, default=1e-10
+        Lower bound of ``lambda``.
+
+    damping_max : float, default=1e10
+        Upper bound of ``lambda``. When it is reached no step lowers the loss
+        any more and training stops; this counts as converged.
+
+    max_attempts : int, default=10
+        Attempts (each with a larger ``lambda``) per step before the step is
+        given up.
+
+    batch_size : int or None, default=None
+        Samples per LM step. ``None`` (or a value not smaller than the number
+        of training samples) takes one step per epoch on all samples.
+        Mini-batches are shuffled before each epoch.
+
+    learning_rate : float, default=1.0
+        Fraction of each LM step that is taken.
+
+    max_iter : int, default=100
+        Maximum number of epochs.
+
+    tol : float, default=1e-4
+        Tolerance of the stopping rule: an epoch is an improvement when the
+        training loss drops below the best loss so far minus ``tol`` (or,
+        with ``early_stopping``, when the validation score rises above the
+        best so far plus ``tol``).
+
+    n_iter_no_change : int or np.inf, default=10
+        Training stops after this many consecutive epochs without
+        improvement.
+
+    early_stopping : bool, default=False
+        Whether to set aside ``validation_fraction`` of the training data,
+        stop when its :math:`R^2` score stops improving, and restore the
+        weights of the epoch with the best score.
+
+    validation_fraction : float, default=0.1
+        Fraction of the training data set aside with ``early_stopping``.
+
+    alpha : float, default=0.0
+        Strength of the L2 penalty ``alpha * sum(W**2)`` over the kernels
+        (biases are not penalised), added to the loss.
+
+    dtype : {"float32", "float64"}, default="float32"
+        Dtype of the network and its computations.
+
+    random_state : int, RandomState instance or None, default=None
+        Seeds the initial weights, the shuffling of mini-batches and the
+        validation split. Pass an int for reproducible results.
+
+    warm_start : bool, default=False
+        Whether :meth:`fit` continues from the weights of the previous fit
+        instead of starting from new random weights.
+
+    verbose : int, default=0
+        Print one line per epoch (epoch, loss, ``lambda``, attempts per step
+        and the validation score, if any) when positive.
+
+    Attributes
+    ----------
+    model_ : keras.Model
+        The trained network (outputs in standardised target units).
+
+    n_iter_ : int
+        Number of epochs run by the last :meth:`fit`; :meth:`partial_fit`
+        adds one per call.
+
+    t_ : int
+        Number of training samples seen by the solver since the network was
+        created (one per sample and epoch).
+
+    loss_curve_ : list of float
+        Training objective (mean squared error of the standardised targets,
+        plus the L2 term) after each epoch.
+
+    damping_curve_ : list of float
+        ``lambda`` at the end of each epoch.
+
+    best_loss_ : float
+        Smallest value of ``loss_curve_``.
+
+    validation_scores_ : list of float or None
+        :math:`R^2` on the validation set after each epoch with
+        ``early_stopping``, else ``None``.
+
+    best_validation_score_ : float or None
+        Best of ``validation_scores_``, else ``None``.
+
+    n_outputs_ : int
+        Number of targets.
+
+    n_features_in_ : int
+        Number of features seen during :meth:`fit`.
+
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        Names of features seen during :meth:`fit`. Defined only when `X`
+        has feature names that are all strings.
+
+    See Also
+    --------
+    LMClassifier : The classifier counterpart.
+    sklearn.neural_network.MLPRegressor : Networks trained with first-order
+        methods or L-BFGS.
+
+    Notes
+    -----
+    Targets are standardised before training: each output is centred on its
+    (sample-weighted) mean and divided by its standard deviation (1 when the
+    deviation is zero). Predictions are transformed back, but ``loss_curve_``
+    and ``model_`` work in the standardised units. With ``warm_start`` or
+    :meth:`partial_fit` the standardisation of the first call is kept.
+
+    Each LM step solves ``(J^T J + lambda D) delta = J^T r`` for the weight
+    update ``delta``, where ``J`` is the Jacobian of the residuals ``r`` with
+    respect to the weights and ``D`` is the identity (``"standard"``) or the
+    diagonal of ``J^T J`` (``"fletcher"``). A step that lowers the loss is
+    accepted and ``lambda`` shrinks by ``damping_decrease``; otherwise
+    ``lambda`` grows by ``damping_increase`` and the step is tried again. A
+    small ``lambda`` gives a Gauss-Newton step, a large one a short gradient
+    descent step. The cost of a step grows with the square of the number of
+    weights, so LM suits small networks.
+
+    Sample weights are rescaled to mean 1 over the training samples: the
+    objective is a weighted mean, so only relative weights matter and
+    integer weights are equivalent to repeating samples.
+
+    Predictions are computed from the network weights with NumPy in float64.
+
+    A :class:`~sklearn.exceptions.ConvergenceWarning` is issued when
+    ``max_iter`` epochs run without the stopping rule being met. Stopping
+    because ``lambda`` reached ``damping_max`` is not a failure: no step can
+    lower the loss any more.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_lm import LMRegressor
+    >>> X = np.linspace(-1, 1, 40).reshape(-1, 1)
+    >>> y = np.sin(3 * X).ravel()
+    >>> reg = LMRegressor(hidden=(5,), max_iter=50, random_state=0).fit(X, y)
+    >>> reg.predict(X[:2]).shape
+    (2,)
+    >>> bool(reg.score(X, y) > 0.99)
+    True
+    """
+
+    _parameter_constraints: dict = {
+        **BaseLM._parameter_constraints,
+        "loss": [StrOptions(_REGRESSION_LOSSES)],
+    }
+
+    def __init__(
+        self,
+        *,
+        hidden=(20,),
+        activation="tanh",
+        loss="mse",
+        damping=1e-3,
+        damping_mode="standard",
+        damping_increase=10.0,
+        damping_decrease=0.1,
+        damping_min=1e-10,
+        damping_max=1e10,
+        max_attempts=10,
+        batch_size=None,
+        learning_rate=1.0,
+        max_iter=100,
+        tol=1e-4,
+        n_iter_no_change=10,
+        early_stopping=False,
+        validation_fraction=0.1,
+        alpha=0.0,
+        dtype="float32",
+        random_state=None,
+        warm_start=False,
+        verbose=0,
+    ):
+        super().__init__(
+            hidden=hidden,
+            activation=activation,
+            loss=loss,
+            damping=damping,
+            damping_mode=damping_mode,
+            damping_increase=damping_increase,
+            damping_decrease=damping_decrease,
+            damping_min=damping_min,
+            damping_max=damping_max,
+            max_attempts=max_attempts,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            max_iter=max_iter,
+            tol=tol,
+            n_iter_no_change=n_iter_no_change,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            alpha=alpha,
+            dtype=dtype,
+            random_state=random_state,
+            warm_start=warm_start,
+            verbose=verbose,
+        )
+
+    # -- hooks ---------------------------------------------------------------
+    def _validate_input(self, X, y, *, reset):
+        return validate_data(
+            self,
+            X,
+            y,
+            multi_output=True,
+            y_numeric=True,
+            dtype=(np.float64, np.float32),
+            reset=reset,
+        )
+
+    def _encode_targets(self, y, sample_weight, *, first_call, incremental, classes):
+        y2 = y.reshape(-1, 1) if y.ndim == 1 else y
+        y2 = np.asarray(y2, dtype=np.float64)
+        if first_call:
+            self.n_outputs_ = y2.shape[1]
+            self._y_ndim = y.ndim
+            weights = None if sample_weight is None else sample_weight
+            mean = np.average(y2, axis=0, weights=weights)
+            var = np.average((y2 - mean) ** 2, axis=0, weights=weights)
+            scale = np.sqrt(var)
+            # Standardise only outputs with a clearly non-zero spread.
+            tiny = scale <= 10 * np.finfo(np.float64).eps * np.maximum(
+                np.abs(mean), 1.0
+            )
+            scale[tiny] = 1.0
+            self._y_mean = mean
+            self._y_scale = scale
+        elif y2.shape[1] != self.n_outputs_:
+            raise ValueError(
+                f"y has {y2.shape[1]} outputs, but {type(self).__name__} was "
+                f"fitted with {self.n_outputs_}. Use warm_start=False to fit a "
+                "new network."
+            )
+        targets = (y2 - self._y_mean) / self._y_scale
+        return targets, sample_weight, None
+
+    def _make_loss(self):
+        return losses_module.get(self.loss)
+
+    def _predict_from_outputs(self, outputs):
+        y = outputs * self._y_scale + self._y_mean
+        if self._y_ndim == 1:
+            return y.ravel()
+        return y
+
+    def _score_outputs(self, outputs, y, sample_weight) -> float:
+        y_pred = self._predict_from_outputs(outputs)
+        if not np.all(np.isfinite(y_pred)):
+            return np.nan
+        return r2_score(y, y_pred, sample_weight=sample_weight)
+
+    # -- public API ----------------------------------------------------------
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(
+        self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None
+    ) -> LMRegressor:
+        """Train the network on ``(X, y)``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Target values.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative sample weights; ``None`` weighs all samples equally.
+
+        Returns
+        -------
+        self : LMRegressor
+            The fitted estimator.
+        """
+        return self._fit(X, y, sample_weight)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(
+        self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None
+    ) -> LMRegressor:
+        """Train for one epoch on ``(X, y)``, continuing from the current state.
+
+        The first call creates the network (and the target standardisation)
+        from this batch; later calls continue from the current weights and
+        damping factor. No convergence check is done.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Target values.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative sample weights.
+
+        Returns
+        -------
+        self : LMRegressor
+            The updated estimator.
+        """
+        return self._fit(X, y, sample_weight, incremental=True)
+
+    def predict(self, X: ArrayLike) -> np.ndarray:
+        """Predict targets.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input data.
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            Predicted values, float64, shaped like the ``y`` seen in fit.
+        """
+        self._check_fitted()
+        X = validate_data(self, X, dtype=(np.float64, np.float32), reset=False)
+        return self._predict_from_outputs(self._outputs(X))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        tags.target_tags.single_output = True
+        return tags

@@ -1,0 +1,56 @@
+"""scikit-learn's own estimator checks (API contract, input validation, ...)."""
+
+import pytest
+from sklearn.utils.estimator_checks import (
+    check_estimators_dtypes,
+    check_estimators_pickle,
+    check_fit_idempotent,
+    check_methods_sample_order_invariance,
+    check_methods_subset_invariance,
+    parametrize_with_checks,
+)
+
+from sklearn_lm.estimators import LMClassifier, LMRegressor
+
+# Small networks and few epochs keep the checks fast. float64 makes fits with
+# integer sample weights match fits on repeated samples to the precision the
+# sample-weight equivalence check asks for (rtol=1e-7); in float32 the two
+# fits agree to about 1e-6 only. The classifier gets a small L2 penalty:
+# without one, logits on separable data grow until sigmoid probabilities
+# round to exactly 1.0, while the multilabel predict_proba check asks for
+# values strictly inside (0, 1); it also keeps the heavily class-weighted fit
+# of check_class_weight_classifiers from carving out regions for classes
+# whose weight is 1e-7 of the others'.
+CHECKED = [
+    LMRegressor(hidden=(5,), max_iter=30, dtype="float64"),
+    LMClassifier(hidden=(5,), max_iter=30, dtype="float64", alpha=1e-3),
+]
+
+# The default float32 networks, for the checks where the dtype matters:
+# reproducibility, batch independence of predictions, pickling, input dtypes.
+FLOAT32 = [
+    LMRegressor(hidden=(5,), max_iter=30),
+    LMClassifier(hidden=(5,), max_iter=30, alpha=1e-3),
+]
+FLOAT32_CHECKS = [
+    check_fit_idempotent,
+    check_methods_subset_invariance,
+    check_methods_sample_order_invariance,
+    check_estimators_pickle,
+    check_estimators_dtypes,
+]
+
+
+# The checks fit on small synthetic problems with a capped number of epochs;
+# whether a given fit converges is not what they test.
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@parametrize_with_checks(CHECKED)
+def test_sklearn_compatible(estimator, check):
+    check(estimator)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("estimator", FLOAT32, ids=lambda est: type(est).__name__)
+@pytest.mark.parametrize("check", FLOAT32_CHECKS, ids=lambda check: check.__name__)
+def test_sklearn_checks_float32(estimator, check):
+    check(type(estimator).__name__, estimator)
