@@ -596,3 +596,27 @@ def test_labels_of_another_type_than_classes():
     est = LMClassifier(**FAST).partial_fit(X, y, classes=["neg", "pos"])
     with pytest.raises(ValueError, match="labels"):
         est.partial_fit(X[:3], [1, 2, 3])
+
+
+def test_damping_update_selects_the_rule():
+    X = np.linspace(-1, 1, 80).reshape(-1, 1)
+    y = np.sin(3 * X[:, 0])
+    fixed = LMRegressor(
+        hidden=(4,),
+        damping=1e-3,
+        damping_update="fixed",
+        max_iter=8,
+        tol=0.0,
+        random_state=0,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        fixed.fit(X, y)
+        ratio = LMRegressor(
+            hidden=(4,), damping=1e-3, max_iter=8, tol=0.0, random_state=0
+        ).fit(X, y)
+    # Fixed factors 10 and 0.1 keep lambda on the grid 1e-3 * 10**k.
+    exponents = np.log10(np.asarray(fixed.damping_curve_) / 1e-3)
+    np.testing.assert_allclose(exponents, np.round(exponents), atol=1e-9)
+    exponents = np.log10(np.asarray(ratio.damping_curve_) / 1e-3)
+    assert np.max(np.abs(exponents - np.round(exponents))) > 1e-3

@@ -110,7 +110,7 @@ def test_digits_beats_mlp_lbfgs():
 
 def test_multilabel_matches_mlp_lbfgs():
     X, Y = make_multilabel_classification(
-        n_samples=300, n_features=5, n_classes=4, random_state=0
+        n_samples=1000, n_features=5, n_classes=4, random_state=0
     )
     X_train, X_test, Y_train, Y_test = train_test_split(X, Y, random_state=0)
     lm = make_pipeline(StandardScaler(), LMClassifier(hidden=(10,), random_state=0))
@@ -131,11 +131,11 @@ def test_multilabel_matches_mlp_lbfgs():
     proba = lm.predict_proba(X_test)
     assert proba.shape == Y_test.shape
     np.testing.assert_array_equal(pred, (proba > 0.5).astype(Y_test.dtype))
-    # Measured (random_state=0): subset accuracy 0.333 vs 0.293 for MLP,
-    # label-wise accuracy 0.733 vs 0.730.
-    assert lm.score(X_test, Y_test) >= 0.31
+    # Measured (random_state=0, 250 test samples): subset accuracy 0.400 vs
+    # 0.360 for MLP, label-wise accuracy 0.771 vs 0.762.
+    assert lm.score(X_test, Y_test) >= 0.38
     assert lm.score(X_test, Y_test) >= mlp.score(X_test, Y_test)
-    assert np.mean(pred == Y_test) >= 0.72
+    assert np.mean(pred == Y_test) >= 0.76
 
 
 # ---------------------------------------------------------------------------

@@ -53,6 +53,7 @@ class BaseLM(BaseEstimator, ABC):
         ],
         "damping_increase": [Interval(Real, 1, None, closed="neither")],
         "damping_decrease": [Interval(Real, 0, 1, closed="right")],
+        "damping_update": [StrOptions({"fixed", "gain_ratio"})],
         "damping_min": [Interval(Real, 0, None, closed="neither")],
         "damping_max": [Interval(Real, 0, None, closed="neither")],
         "max_attempts": [Interval(Integral, 1, None, closed="left")],
@@ -84,6 +85,7 @@ class BaseLM(BaseEstimator, ABC):
         damping_mode,
         damping_increase,
         damping_decrease,
+        damping_update,
         damping_min,
         damping_max,
         max_attempts,
@@ -107,6 +109,7 @@ class BaseLM(BaseEstimator, ABC):
         self.damping_mode = damping_mode
         self.damping_increase = damping_increase
         self.damping_decrease = damping_decrease
+        self.damping_update = damping_update
         self.damping_min = damping_min
         self.damping_max = damping_max
         self.max_attempts = max_attempts
@@ -198,6 +201,7 @@ class BaseLM(BaseEstimator, ABC):
             initial=initial,
             increase=float(self.damping_increase),
             decrease=float(self.damping_decrease),
+            update=self.damping_update,
             min_value=float(self.damping_min),
             max_value=float(self.damping_max),
         )

@@ -84,6 +84,13 @@ class LMClassifier(ClassifierMixin, BaseLM):
     damping_decrease : float, default=0.1
         Factor in ``(0, 1]`` applied to ``lambda`` after an accepted step.
 
+    damping_update : {"gain_ratio", "fixed"}, default="gain_ratio"
+        How ``lambda`` changes between attempts. ``"fixed"`` multiplies it by
+        ``damping_increase`` / ``damping_decrease``. ``"gain_ratio"`` (Nielsen's
+        rule) scales it by how well the local quadratic model predicted the
+        loss decrease, which needs fewer steps on most problems;
+        ``damping_increase`` and ``damping_decrease`` are then not used.
+
     damping_min : float, default=1e-10
         Lower bound of ``lambda``.
 
@@ -208,9 +215,8 @@ class LMClassifier(ClassifierMixin, BaseLM):
     respect to the weights and ``H`` the curvature of the loss on the logits
     (``diag(p) - p p^T`` for softmax probabilities ``p``, ``p (1 - p)`` for a
     sigmoid). ``D`` is the identity (``"standard"``) or ``diag(G)``
-    (``"fletcher"``). Accepted steps shrink ``lambda`` by
-    ``damping_decrease``; rejected ones grow it by ``damping_increase`` and
-    are tried again.
+    (``"fletcher"``). Accepted steps shrink ``lambda``; rejected ones grow it
+    and are tried again (by how much: ``damping_update``).
 
     Probabilities are the softmax (or sigmoid) of the logits, computed with
     NumPy in float64. Sample weights (times class weights) are rescaled to
@@ -250,6 +256,7 @@ class LMClassifier(ClassifierMixin, BaseLM):
         damping_mode="standard",
         damping_increase=10.0,
         damping_decrease=0.1,
+        damping_update="gain_ratio",
         damping_min=1e-10,
         damping_max=1e10,
         max_attempts=10,
@@ -275,6 +282,7 @@ class LMClassifier(ClassifierMixin, BaseLM):
             damping_mode=damping_mode,
             damping_increase=damping_increase,
             damping_decrease=damping_decrease,
+            damping_update=damping_update,
             damping_min=damping_min,
             damping_max=damping_max,
             max_attempts=max_attempts,
