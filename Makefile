@@ -5,7 +5,7 @@ PY      = $(VENV)/bin/python
 EXTRAS ?= tensorflow-cpu,test,bench
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint doctest docs bench bench-quick clean
+.PHONY: demo test lint doctest docs docs-gallery bench bench-quick bench-deps clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,7 +16,7 @@ $(VENV)/.installed: pyproject.toml
 ## Train the sinc curve fit and a digits classifier, compare with scikit-learn's MLP,
 ## and write demo_output/demo.png.
 demo: $(VENV)/.installed
-	$(PY) examples/demo.py --output demo_output
+	TF_CPP_MIN_LOG_LEVEL=2 $(PY) examples/demo.py --output demo_output
 
 ## Install, then run the test suite (pytest's "no tests collected" counts as failure).
 test: $(VENV)/.installed
@@ -24,10 +24,26 @@ test: $(VENV)/.installed
 
 lint: $(VENV)/.installed
 	$(PY) -m ruff check .
-	$(PY) -m ruff format --check . || true
+	$(PY) -m ruff format --check .
 
 doctest: $(VENV)/.installed
 	$(PY) -m pytest --doctest-modules sklearn_lm -p no:cacheprovider -q
+
+$(VENV)/.docs-installed: $(VENV)/.installed
+	$(PY) -m pip install --quiet -e ".[$(EXTRAS),docs]"
+	touch $@
+
+## Build the HTML documentation into docs/_build/html (examples rendered, not run).
+docs: $(VENV)/.docs-installed
+	$(PY) -m sphinx -W --keep-going -q -b html docs docs/_build/html
+
+## Same, running every examples/plot_*.py and including its figures (a few minutes).
+docs-gallery: $(VENV)/.docs-installed
+	SKLEARN_LM_PLOT_GALLERY=1 $(PY) -m sphinx -W --keep-going -q -b html docs docs/_build/html
+
+## The earlier TensorFlow LM package, compared in the benchmarks (not a dependency).
+bench-deps: $(VENV)/.installed
+	$(PY) -m pip install --quiet --no-deps tf-levenberg-marquardt==1.0.3
 
 bench: $(VENV)/.installed
 	$(PY) -m benchmarks.run
@@ -36,4 +52,4 @@ bench-quick: $(VENV)/.installed
 	$(PY) -m benchmarks.run --quick
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info demo_output docs/_build
+	rm -rf $(VENV) build dist *.egg-info demo_output docs/_build docs/auto_examples docs/gen_modules

@@ -280,3 +280,24 @@ def test_compiled_steps_are_shared_between_same_shaped_fits():
     fc = c._functions(*c._prepare(x, x, None)[:2])
     assert fa[0] is fb[0] and fa[2] is fb[2]
     assert fc[0] is not fa[0]
+
+
+def test_crossentropy_on_a_conv_model_with_softmax_outputs():
+    """The autodiff path with a non-Dense model and probability outputs."""
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((60, 5, 5, 1)).astype("float32")
+    y = (x[:, 2, 2, 0] > 0).astype("int32") + (x[:, 0, 0, 0] > 1).astype("int32")
+    model = keras.Sequential(
+        [
+            keras.Input((5, 5, 1)),
+            keras.layers.Conv2D(2, 3, activation="tanh"),
+            keras.layers.Flatten(),
+            keras.layers.Dense(3, activation="softmax"),
+        ]
+    )
+    trainer = Trainer(model, "sparse_categorical_crossentropy")
+    before = trainer.evaluate(x, y)
+    history = trainer.fit(x, y, epochs=5)
+    reference = float(keras.losses.SparseCategoricalCrossentropy()(y, model(x)))
+    np.testing.assert_allclose(trainer.evaluate(x, y), reference, rtol=1e-5)
+    assert history.history["loss"][-1] < 0.5 * before

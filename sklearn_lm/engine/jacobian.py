@@ -52,7 +52,9 @@ class ModelFunction:
         self.sizes = [int(np.prod(s, dtype=np.int64)) for s in self.shapes]
         self.n_params = int(sum(self.sizes))
         self.dtype = tf.as_dtype(self.variables[0].dtype)
-        self.n_outputs = int(model.outputs[0].shape[-1]) if _has_outputs(model) else 0
+        self.n_outputs = (
+            int(np.prod(model.outputs[0].shape[1:])) if _has_outputs(model) else 0
+        )
         self.key = None
 
     # -- weights <-> variables -------------------------------------------------
@@ -210,7 +212,7 @@ class AutodiffFunction(ModelFunction):
         out, _ = self.model.stateless_call(
             self.unflatten(w), non_trainable, x, training=False
         )
-        return tf.reshape(out, [tf.shape(out)[0], -1])
+        return tf.reshape(out, [-1, self.n_outputs])
 
     def outputs(self, w, x):
         return self._call(w, tf.cast(x, self.model.input_dtype))

@@ -29,7 +29,9 @@ class _LastValue(keras.metrics.Metric):
         return self.value
 
     def reset_state(self):
-        self.value.assign(0.0)
+        # Keras resets metrics before validation; lambda is state, not a
+        # running statistic, so the last value is kept.
+        pass
 
 
 class _StopAtMaxDamping(keras.callbacks.Callback):
