@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV   ?= .venv
 PY      = $(VENV)/bin/python
-EXTRAS ?= tensorflow-cpu,test,bench
+EXTRAS ?= tensorflow-cpu,test,bench,dask
 PYTEST_ARGS ?=
 
 .PHONY: demo test lint doctest docs docs-gallery bench bench-quick bench-deps clean
