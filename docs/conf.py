@@ -74,7 +74,12 @@ html_title = f"sklearn-lm {release}"
 # their own.
 exclude_patterns += ["*.md"]
 BENCHMARKS_MARKER = ".. benchmark-results"
-BENCHMARK_FILES = ["benchmarks.md", "benchmarks_memory.md"]
+BENCHMARK_FILES = [
+    "benchmarks.md",
+    "benchmarks_tasks.md",
+    "benchmarks_parallel.md",
+    "benchmarks_memory.md",
+]
 
 try:
     import myst_parser  # noqa: F401
