@@ -367,7 +367,7 @@ def render(results: dict, meta: dict) -> str:
         "",
         "Speed-up is relative to the first row. CPU time is the user + system "
         "time of the main process and of joblib's workers during `search.fit`; "
-        "unlike wall time it hardly depends on other load, and it shows the "
+        "it depends less on other load than wall time, and it shows the "
         "threads' overhead. OS threads are counted per process after the "
         "search (Python, joblib and TensorFlow threads together). All runs' "
         "wall times: " + all_walls + " s.",
@@ -379,7 +379,7 @@ def render(results: dict, meta: dict) -> str:
         "benchmark's own included (1 to 2 busy processes). A load above the "
         "number of CPUs means other work shared the cores during the "
         "measurement: wall times and speed-ups are then noisy (either way), "
-        "CPU times much less so.",
+        "CPU times less so.",
         "",
     ]
     return "\n".join(lines)

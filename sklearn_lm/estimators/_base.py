@@ -476,6 +476,9 @@ class BaseLM(BaseEstimator, ABC):
         state = dict(state)
         saved = state.pop("_model_state", None)
         if saved is not None:
+            # Building the model starts TensorFlow: size its thread pools first
+            # (an unpickled estimator in a joblib worker may never call fit).
+            configure_tensorflow_threads()
             model = keras.saving.deserialize_keras_object(saved["config"])
             model.set_weights(saved["weights"])
             state["model_"] = model
