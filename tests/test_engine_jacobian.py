@@ -81,6 +81,71 @@ def test_conv_model_jacobian_matches_finite_differences(mode):
     )
 
 
+@pytest.mark.parametrize("kind", ["dense", "reverse", "conv"])
+def test_directional_curvature_matches_second_differences(kind):
+    """``d^2 z(w + t v)/dt^2`` against a central second difference in float64."""
+    model = _conv_model() if kind == "conv" else _dense_model()
+    fn = model_function(model, "reverse" if kind == "conv" else kind)
+    rng = np.random.default_rng(3)
+    shape = (7, *model.inputs[0].shape[1:])
+    x = tf.constant(rng.standard_normal(shape))
+    w = fn.get_weights()
+    v = tf.constant(rng.standard_normal(fn.n_params))
+
+    @tf.function(input_signature=[tf.TensorSpec([None, *shape[1:]], tf.float64)])
+    def curvature(x):  # unknown batch size, as in the compiled step
+        return fn.outputs_and_curvature(w, v, x)
+
+    z, zvv = curvature(x)
+    h = 1e-4
+    expected = (
+        fn.outputs(w + h * v, x) - 2 * fn.outputs(w, x) + fn.outputs(w - h * v, x)
+    ).numpy() / h**2
+    np.testing.assert_allclose(z.numpy(), fn.outputs(w, x).numpy(), rtol=1e-12)
+    np.testing.assert_allclose(zvv.numpy(), expected, rtol=1e-5, atol=1e-6)
+    assert np.abs(expected).max() > 1e-2
+
+
+@pytest.mark.parametrize(
+    "activation", ["tanh", "sigmoid", "relu", "softplus", "elu", "silu", "linear"]
+)
+def test_dense_curvature_closed_form_for_each_activation(activation):
+    init = keras.initializers.GlorotUniform
+    model = keras.Sequential(
+        [
+            keras.Input((3,), dtype="float64"),
+            keras.layers.Dense(
+                6,
+                activation,
+                dtype="float64",
+                kernel_initializer=init(1),
+                bias_initializer="random_normal",
+            ),
+            keras.layers.Dense(
+                5,
+                activation,
+                dtype="float64",
+                kernel_initializer=init(2),
+                bias_initializer="random_normal",
+            ),
+            keras.layers.Dense(2, dtype="float64", kernel_initializer=init(3)),
+        ]
+    )
+    fn = model_function(model, "dense")
+    assert isinstance(fn, DenseChain)
+    rng = np.random.default_rng(4)
+    x = tf.constant(rng.standard_normal((9, 3)))
+    w = fn.get_weights()
+    v = tf.constant(rng.standard_normal(fn.n_params))
+    z, zvv = fn.outputs_and_curvature(w, v, x)
+    h = 1e-4
+    expected = (
+        fn.outputs(w + h * v, x) - 2 * fn.outputs(w, x) + fn.outputs(w - h * v, x)
+    ).numpy() / h**2
+    np.testing.assert_allclose(z.numpy(), model(x).numpy(), rtol=1e-12)
+    np.testing.assert_allclose(zvv.numpy(), expected, rtol=1e-5, atol=1e-6)
+
+
 def test_auto_picks_closed_form_only_for_dense_chains():
     assert isinstance(model_function(_dense_model()), DenseChain)
     assert isinstance(model_function(_conv_model()), AutodiffFunction)

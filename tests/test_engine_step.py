@@ -66,7 +66,10 @@ def test_step_matches_numpy_solve(n_samples, kind):
     d = np.ones(w0.size) if kind == "standard" else np.diag(hess)
     delta = np.linalg.solve(hess + lam * np.diag(d), jac.T @ r / m)
     trainer = Trainer(
-        model, "mse", damping.get(kind, initial=lam, min_value=1e-12, max_value=1e3)
+        model,
+        "mse",
+        damping.get(kind, initial=lam, min_value=1e-12, max_value=1e3),
+        geodesic=False,
     )
     logs = trainer.train_step(x, y)
     new_w = np.concatenate([v.numpy().ravel() for v in model.trainable_variables])
@@ -77,6 +80,85 @@ def test_step_matches_numpy_solve(n_samples, kind):
         pytest.fail("the first LM step was rejected")
     assert logs["attempts"] == 1
     assert logs["damping"] == pytest.approx(lam * 0.1)
+
+
+def _numpy_outputs(model, w, x):
+    start = 0
+    for v in model.trainable_variables:
+        size = int(np.prod(v.shape))
+        v.assign(w[start : start + size].reshape(v.shape))
+        start += size
+    return model(x).numpy().ravel()
+
+
+@pytest.mark.parametrize("n_samples", [20, 3])  # normal form, then Gram form
+@pytest.mark.parametrize("kind", ["standard", "fletcher"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_geodesic_step_matches_numpy(n_samples, kind, weighted):
+    """``w + v + a/2``: ``a`` from second central differences of the outputs."""
+    model = _model(seed=7)
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((n_samples, 2))
+    y = 2.0 * rng.standard_normal((n_samples, 2))
+    sw = rng.uniform(0.5, 2.0, n_samples) if weighted else np.ones(n_samples)
+    w0, z, jac = _numpy_jacobian(model, x)
+    root = np.repeat(np.sqrt(sw), 2)
+    r = (z - y.ravel()) * root
+    jw = jac * root[:, None]
+    m = r.size
+    lam = 0.5
+    hess = jw.T @ jw / m
+    d = np.ones(w0.size) if kind == "standard" else np.diag(hess)
+    system = hess + lam * np.diag(d)
+    v = -np.linalg.solve(system, jw.T @ r / m)
+    h = 1e-4
+    zvv = (
+        _numpy_outputs(model, w0 + h * v, x)
+        - 2 * _numpy_outputs(model, w0, x)
+        + _numpy_outputs(model, w0 - h * v, x)
+    ) / h**2
+    a = -np.linalg.solve(system, jw.T @ (zvv * root) / m)
+    ratio = 2 * np.linalg.norm(a) / np.linalg.norm(v)
+    assert 0.05 < ratio <= 5.0  # the acceleration counts, and is used below
+    _numpy_outputs(model, w0, x)  # restore the weights
+    trainer = Trainer(
+        model,
+        "mse",
+        damping.get(kind, initial=lam, min_value=1e-12, max_value=1e3),
+        geodesic=True,
+        geodesic_ratio=5.0,
+    )
+    logs = trainer.train_step(x, y, sample_weight=sw)
+    assert logs["accepted"] and logs["attempts"] == 1
+    new_w = np.concatenate([v.numpy().ravel() for v in model.trainable_variables])
+    np.testing.assert_allclose(new_w, w0 + v + 0.5 * a, rtol=1e-6, atol=1e-8)
+    assert not np.allclose(new_w, w0 + v, rtol=1e-4, atol=1e-6)
+
+
+def test_geodesic_acceleration_is_skipped_when_too_large():
+    """With ``geodesic_ratio`` below ``2|a|/|v|`` the plain LM step is taken."""
+    x = RNG.standard_normal((20, 2))
+    y = RNG.standard_normal((20, 2))
+    steps = []
+    for kwargs in [{"geodesic": False}, {"geodesic": True, "geodesic_ratio": 1e-9}]:
+        model = _model(seed=2)
+        trainer = Trainer(model, "mse", damping.Standard(initial=0.3), **kwargs)
+        trainer.train_step(x, y)
+        steps.append(model.get_weights())
+    for a, b in zip(*steps, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"geodesic": "yes"}, "geodesic must be a bool"),
+        ({"geodesic_ratio": 0.0}, "geodesic_ratio must be a finite number > 0"),
+    ],
+)
+def test_geodesic_arguments_are_validated(kwargs, match):
+    with pytest.raises((TypeError, ValueError), match=match):
+        Trainer(_model(), "mse", **kwargs)
 
 
 def test_gram_and_normal_forms_give_the_same_step():

@@ -60,7 +60,7 @@ class Contender:
 
 
 _TFLM = "tf_levenberg_marquardt"
-_TF32, _NP64 = "tf_float32", "numpy_float64"
+_TF32, _TF64, _NP64 = "tf_float32", "tf_float64", "numpy_float64"
 
 
 _SINC = [
@@ -69,7 +69,7 @@ _SINC = [
         "sklearn_lm Trainer",
         "ours:trainer",
         "engine Trainer, full batch, float32, Fletcher damping with the "
-        "gain-ratio rule; a loop of train_step",
+        "gain-ratio rule, geodesic acceleration; a loop of train_step",
         ours=True,
         rate=_TF32,
     ),
@@ -78,7 +78,7 @@ _SINC = [
         "sklearn_lm Trainer (batch 2000)",
         "ours:trainer",
         "engine Trainer.fit, batch_size=2000, shuffled, float32, Fletcher "
-        "damping with the gain-ratio rule",
+        "damping with the gain-ratio rule, geodesic acceleration",
         options={"batch_size": 2000},
         ours=True,
         rate=_TF32,
@@ -91,6 +91,26 @@ _SINC = [
         options={"params": {"tol": 0.0, "n_iter_no_change": float("inf")}},
         ours=True,
         rate=_TF32,
+    ),
+    Contender(
+        "lm-regressor-f64",
+        "LMRegressor (float64)",
+        "ours:estimator",
+        "as LMRegressor, dtype='float64'",
+        options={
+            "params": {"tol": 0.0, "n_iter_no_change": float("inf"), "dtype": "float64"}
+        },
+        ours=True,
+        rate=_TF64,
+    ),
+    Contender(
+        "lm-trainer-f64",
+        "sklearn_lm Trainer (float64)",
+        "ours:trainer",
+        "as sklearn_lm Trainer, on a float64 copy of the network",
+        options={"dtype": "float64"},
+        ours=True,
+        rate=_TF64,
     ),
     Contender(
         "scipy-lm",

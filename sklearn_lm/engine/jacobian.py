@@ -89,6 +89,32 @@ class ModelFunction:
         """Return ``(z, J)``: outputs ``(N, k)`` and Jacobian ``(N, k, n)``."""
         raise NotImplementedError
 
+    def outputs_and_curvature(self, w: tf.Tensor, v: tf.Tensor, x: tf.Tensor):
+        """Return ``(z, z_vv)``: outputs and ``d^2 z(w + t v) / dt^2`` at ``t=0``.
+
+        Both ``(N, k)`` in the model's dtype, exact up to rounding. This
+        default works for any differentiable model: the directional
+        derivative ``J v`` is formed by reverse mode twice (the transpose of
+        a vector-Jacobian product) and differentiated once more in forward
+        mode. :class:`DenseChain` overrides it with a closed form, which is
+        cheaper to run and to compile.
+        """
+        zero = tf.UnconnectedGradients.ZERO
+        with tf.autodiff.ForwardAccumulator(w, v) as outer:
+            with tf.GradientTape(watch_accessed_variables=False) as outer_tape:
+                with tf.GradientTape(watch_accessed_variables=False) as tape:
+                    tape.watch(w)
+                    z = self.outputs(w, x)
+                u = tf.zeros_like(z)
+                outer_tape.watch(u)
+                vjp = tape.gradient(
+                    z, w, output_gradients=u, unconnected_gradients=zero
+                )
+            jv = outer_tape.gradient(
+                vjp, u, output_gradients=v, unconnected_gradients=zero
+            )
+        return z, outer.jvp(jv, unconnected_gradients=zero)
+
 
 def _has_outputs(model) -> bool:
     try:
@@ -108,6 +134,23 @@ _DERIVATIVES = {
     "swish": lambda z, a: tf.sigmoid(z) * (1.0 + z * (1.0 - tf.sigmoid(z))),
     "silu": lambda z, a: tf.sigmoid(z) * (1.0 + z * (1.0 - tf.sigmoid(z))),
 }
+_SECOND_DERIVATIVES = {
+    # activation name -> second derivative as a function of (pre-activation,
+    # activation); None where it is zero everywhere
+    "linear": None,
+    "tanh": lambda z, a: -2.0 * a * (1.0 - tf.square(a)),
+    "sigmoid": lambda z, a: a * (1.0 - a) * (1.0 - 2.0 * a),
+    "relu": None,
+    "softplus": lambda z, a: tf.sigmoid(z) * (1.0 - tf.sigmoid(z)),
+    "elu": lambda z, a: tf.where(z > 0, tf.zeros_like(a), a + 1.0),
+    "swish": lambda z, a: (
+        tf.sigmoid(z) * (1.0 - tf.sigmoid(z)) * (2.0 + z * (1.0 - 2.0 * tf.sigmoid(z)))
+    ),
+    "silu": lambda z, a: (
+        tf.sigmoid(z) * (1.0 - tf.sigmoid(z)) * (2.0 + z * (1.0 - 2.0 * tf.sigmoid(z)))
+    ),
+}
+
 _FORWARD = {
     "linear": None,
     "tanh": tf.tanh,
@@ -161,6 +204,42 @@ class DenseChain(ModelFunction):
 
     def outputs(self, w, x):
         return self._forward(w, x, keep=False)[0]
+
+    def outputs_and_curvature(self, w, v, x):
+        """Closed form: value, first and second derivative along ``v`` together.
+
+        Per layer ``z = a W + b`` gives ``z' = a' W + a W' + b'`` and
+        ``z'' = a'' W + 2 a' W'``; the activation gives ``a' = phi'(z) z'``
+        and ``a'' = phi''(z) z'^2 + phi'(z) z''``. About three forward passes.
+        """
+        params = self.unflatten(w)
+        tangents = self.unflatten(v)
+        a = tf.cast(x, self.dtype)
+        a1 = a2 = None  # first and second derivative of ``a`` (zero for x)
+        for kernel_i, bias_i, act in self.layers:
+            kernel, d_kernel = params[kernel_i], tangents[kernel_i]
+            z = tf.matmul(a, kernel)
+            z1 = tf.matmul(a, d_kernel)
+            z2 = None
+            if a1 is not None:
+                z1 = z1 + tf.matmul(a1, kernel)
+                z2 = tf.matmul(a2, kernel) + 2.0 * tf.matmul(a1, d_kernel)
+            if bias_i is not None:
+                z = z + params[bias_i]
+                z1 = z1 + tangents[bias_i]
+            if z2 is None:
+                z2 = tf.zeros_like(z)
+            if _FORWARD[act] is None:
+                a, a1, a2 = z, z1, z2
+                continue
+            a = _FORWARD[act](z)
+            first = _DERIVATIVES[act](z, a)
+            second = _SECOND_DERIVATIVES[act]
+            a2 = first * z2
+            if second is not None:
+                a2 = a2 + second(z, a) * tf.square(z1)
+            a1 = first * z1
+        return a, a2
 
     def outputs_and_jacobian(self, w, x):
         out, trace = self._forward(w, x, keep=True)

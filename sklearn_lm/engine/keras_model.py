@@ -88,6 +88,8 @@ class LMModel(keras.Model):
         l2: float = 0.0,
         jacobian: str = "auto",
         chunk_size: int | None = None,
+        geodesic: bool = True,
+        geodesic_ratio: float = 0.75,
         metrics: list | None = None,
         weighted_metrics: list | None = None,
         run_eagerly: bool = False,
@@ -97,6 +99,8 @@ class LMModel(keras.Model):
         Parameters
         ----------
         loss, damping, learning_rate, max_attempts, l2, jacobian, chunk_size
+            As for :class:`~sklearn_lm.engine.Trainer`.
+        geodesic, geodesic_ratio
             As for :class:`~sklearn_lm.engine.Trainer`.
         metrics, weighted_metrics, run_eagerly
             As for ``keras.Model.compile``. No optimizer is used.
@@ -112,6 +116,8 @@ class LMModel(keras.Model):
             l2=l2,
             jacobian=jacobian,
             chunk_size=chunk_size,
+            geodesic=geodesic,
+            geodesic_ratio=geodesic_ratio,
         )
         self.lm_loss = checked.loss
         self.lm_damping = checked.damping
@@ -125,6 +131,8 @@ class LMModel(keras.Model):
             max_attempts,
             l2,
             chunk_size or default_chunk_size(self._fn.n_params, q, self._fn.dtype.size),
+            geodesic=checked.geodesic,
+            geodesic_ratio=checked.geodesic_ratio,
         )
         self._lam = tf.Variable(
             self.lm_damping.initial, dtype=tf.float64, trainable=False

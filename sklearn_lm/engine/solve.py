@@ -1,30 +1,48 @@
 """Damped least-squares solves, in float64, that never raise.
 
-Both functions return ``(delta, ok)``. ``ok`` is False when the Cholesky
-factorisation failed (TensorFlow then returns NaNs) or the step is not
-finite; ``delta`` is then zero. The caller treats that as a rejected attempt
-and raises the damping.
+:func:`solve_normal` and :func:`solve_gram` return ``(delta, ok)``; the
+``*_solver`` functions factor once and return a function that does the same
+for any right-hand side. ``ok`` is False when the Cholesky factorisation
+failed (TensorFlow then returns NaNs) or the step is not finite; ``delta``
+is then zero. The caller treats that as a rejected attempt and raises the
+damping.
 """
 
 from __future__ import annotations
 
 import tensorflow as tf
 
-__all__ = ["solve_normal", "solve_gram"]
+__all__ = ["solve_normal", "solve_gram", "normal_solver", "gram_solver"]
 
 
 def _all_finite(t: tf.Tensor) -> tf.Tensor:
     return tf.reduce_all(tf.math.is_finite(t))
 
 
-def _cholesky_solve(matrix: tf.Tensor, rhs: tf.Tensor):
+def _factor(matrix: tf.Tensor):
+    """Cholesky factor of ``matrix`` and whether it succeeded (else identity)."""
     chol = tf.linalg.cholesky(matrix)
     ok = _all_finite(chol)
     eye = tf.eye(tf.shape(matrix)[0], dtype=matrix.dtype)
-    chol = tf.where(ok, chol, eye)
+    return tf.where(ok, chol, eye), ok
+
+
+def _back_substitute(chol: tf.Tensor, ok: tf.Tensor, rhs: tf.Tensor):
     sol = tf.linalg.cholesky_solve(chol, rhs[:, None])[:, 0]
     ok = tf.logical_and(ok, _all_finite(sol))
     return tf.where(ok, sol, tf.zeros_like(sol)), ok
+
+
+def normal_solver(curvature, diagonal, lam):
+    """Factor ``curvature + lam * diag(diagonal)`` once, solve for any rhs.
+
+    Returns
+    -------
+    callable
+        ``solve(rhs) -> (delta, ok)`` for ``rhs`` of shape ``(n,)``.
+    """
+    chol, ok = _factor(curvature + tf.linalg.diag(lam * diagonal))
+    return lambda rhs: _back_substitute(chol, ok, rhs)
 
 
 def solve_normal(curvature, rhs, diagonal, lam):
@@ -41,7 +59,32 @@ def solve_normal(curvature, rhs, diagonal, lam):
     lam : tf.Tensor
         Damping factor, float64 scalar.
     """
-    return _cholesky_solve(curvature + tf.linalg.diag(lam * diagonal), rhs)
+    return normal_solver(curvature, diagonal, lam)(rhs)
+
+
+def gram_solver(jac, diagonal, lam, normaliser):
+    """Factor the ``m x m`` Gram system once; solve for any residual rows.
+
+    Returns
+    -------
+    callable
+        ``solve(residuals) -> (delta, ok)``: the solution of
+        ``(J^T J / normaliser + lam diag(d)) delta = J^T residuals / normaliser``
+        (see :func:`solve_gram`).
+    """
+    inv_sqrt_d = tf.math.rsqrt(diagonal)
+    scaled = jac * inv_sqrt_d[None, :]
+    gram = tf.matmul(scaled, scaled, transpose_b=True)
+    gram = gram + tf.linalg.diag(tf.fill([tf.shape(gram)[0]], lam * normaliser))
+    chol, ok = _factor(gram)
+
+    def solve(residuals):
+        alpha, good = _back_substitute(chol, ok, residuals)
+        delta = inv_sqrt_d * tf.linalg.matvec(scaled, alpha, transpose_a=True)
+        good = tf.logical_and(good, _all_finite(delta))
+        return tf.where(good, delta, tf.zeros_like(delta)), good
+
+    return solve
 
 
 def solve_gram(jac, residuals, diagonal, lam, normaliser):
@@ -63,11 +106,4 @@ def solve_gram(jac, residuals, diagonal, lam, normaliser):
     normaliser : tf.Tensor
         float64 scalar.
     """
-    inv_sqrt_d = tf.math.rsqrt(diagonal)
-    scaled = jac * inv_sqrt_d[None, :]
-    gram = tf.matmul(scaled, scaled, transpose_b=True)
-    gram = gram + tf.linalg.diag(tf.fill([tf.shape(gram)[0]], lam * normaliser))
-    alpha, ok = _cholesky_solve(gram, residuals)
-    delta = inv_sqrt_d * tf.linalg.matvec(scaled, alpha, transpose_a=True)
-    ok = tf.logical_and(ok, _all_finite(delta))
-    return tf.where(ok, delta, tf.zeros_like(delta)), ok
+    return gram_solver(jac, diagonal, lam, normaliser)(residuals)

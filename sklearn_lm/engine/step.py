@@ -8,11 +8,21 @@ For a batch of ``N`` samples the step
 2. solves ``(H/(N c) + a*mask + lam*diag(d)) delta = g/(N c) + a*mask*w``
    (``a = 2 * l2 / s``) or, when the batch has fewer residual rows than
    weights and no L2 penalty, the equivalent ``(N q) x (N q)`` Gram system;
-3. tries ``w - learning_rate * delta``: the loss is re-evaluated in
-   inference mode; a lower loss is accepted and ``lam`` decreased; otherwise
-   (including a failed solve or a non-finite loss) ``lam`` is increased and
-   the attempt repeated, up to ``max_attempts`` times or until ``lam``
-   reaches its maximum.
+3. with geodesic acceleration, adds the second-order
+   correction of Transtrum and Sethna: along the velocity ``v = -lr * delta``
+   the second directional derivative of the outputs, ``z_vv = d^2 z(w + t
+   v) / dt^2`` at ``t = 0``, is computed exactly
+   (:meth:`~sklearn_lm.engine.jacobian.ModelFunction.outputs_and_curvature`),
+   and the acceleration ``a`` solves the same damped
+   system with right-hand side ``-J^T F^T F z_vv / (N c)``. The trial point
+   is ``w + v + a / 2`` when ``2 |a| / |v| <= geodesic_ratio``, else
+   ``w + v``;
+4. tries the trial point: the loss is re-evaluated in inference mode; a
+   lower loss is accepted and ``lam`` decreased; otherwise (including a
+   failed solve or a non-finite loss) ``lam`` is increased and the attempt
+   repeated, up to ``max_attempts`` times or until ``lam`` reaches its
+   maximum. The gain ratio compares the decrease with the one the quadratic
+   model predicts for ``v``.
 
 The step is a pure function of ``(w, lam, nu, x, y, sample_weight)``; it never
 touches Keras variables, so one compiled step serves every model with the same
@@ -30,7 +40,7 @@ import tensorflow as tf
 from . import damping as damping_module
 from . import losses as losses_module
 from .jacobian import ModelFunction
-from .solve import solve_gram, solve_normal
+from .solve import gram_solver, normal_solver
 
 __all__ = ["StepResult", "LMStep", "compiled_step", "default_chunk_size"]
 
@@ -79,6 +89,11 @@ class LMStep:
         Which system to solve. ``"auto"`` decides per batch in the graph
         (Gram form when ``rows * q < n`` and ``l2 == 0``); a fixed form builds a
         graph half the size, for callers who know their batch sizes.
+    geodesic : bool, default=False
+        Add geodesic acceleration to each attempt (item 3 of the module
+        docstring).
+    geodesic_ratio : float, default=0.75
+        Largest ``2 |a| / |v|`` for which the acceleration is used.
     """
 
     def __init__(
@@ -92,8 +107,12 @@ class LMStep:
         chunk_size: int,
         chunked: bool = True,
         form: str = "auto",
+        geodesic: bool = False,
+        geodesic_ratio: float = 0.75,
     ):
         self.fn = fn
+        self.geodesic = bool(geodesic)
+        self.geodesic_ratio = float(geodesic_ratio)
         self.chunked = bool(chunked)
         self.form = form
         self.loss = loss
@@ -172,6 +191,12 @@ class LMStep:
         return tf.reduce_sum(tf.cast(partial, _F64), axis=0)
 
     def _normal_stats(self, w, x, y, sw):
+        """``(J^T J, J^T e, loss sum, J or None)``; ``J`` only when unchunked."""
+        if not self.chunked:
+            jac, e, loss = self._rows(w, x, y, sw, jac_dtype=self.fn.dtype)
+            grad = tf.linalg.matvec(tf.cast(jac, _F64), e, transpose_a=True)
+            return self._gram_of_rows(jac), grad, loss, jac
+
         def body(xc, yc, swc):
             jac, e, loss = self._rows(w, xc, yc, swc, jac_dtype=self.fn.dtype)
             return (
@@ -185,7 +210,41 @@ class LMStep:
             tf.zeros([self.n], _F64),
             tf.constant(0.0, _F64),
         )
-        return self._reduce(x, y, sw, body, init)
+        return (*self._reduce(x, y, sw, body, init), None)
+
+    def _second_order_rows(self, w, v, x, y, sw):
+        """Outputs ``z`` and the weighted rows of ``F z_vv``, for direction ``v``.
+
+        ``z_vv`` (the second derivative of the outputs along ``v``) comes from
+        :meth:`ModelFunction.outputs_and_curvature`: exact, no finite
+        differences. Returns ``(z, rows (N, q) float64, F or None)`` with the rows
+        already multiplied by ``sqrt(sample_weight)``.
+        """
+        z, zvv = self.fn.outputs_and_curvature(w, tf.cast(v, w.dtype), x)
+        zvv = tf.cast(zvv, _F64)
+        _, f = self.loss.linearize(y, z)
+        rows = zvv if f is None else tf.einsum("cqk,ck->cq", f, zvv)
+        return z, rows * tf.sqrt(sw)[:, None], f
+
+    def _second_order_rhs(self, w, v, x, y, sw, jac=None):
+        """``J^T F^T F z_vv`` weighted (float64, not normalised).
+
+        The contraction with the Jacobian is done in float64 (as for the
+        gradient): in float32 the sum over samples cancels too much. ``jac``
+        is the batch's weighted Jacobian rows when the caller holds them
+        (one chunk); otherwise they are recomputed chunk by chunk.
+        """
+        if jac is not None:
+            rows = tf.reshape(self._second_order_rows(w, v, x, y, sw)[1], [-1])
+            return tf.linalg.matvec(tf.cast(jac, _F64), rows, transpose_a=True)
+
+        def body(xc, yc, swc):
+            jac_c, _, _ = self._rows(w, xc, yc, swc, jac_dtype=self.fn.dtype)
+            rows = tf.reshape(self._second_order_rows(w, v, xc, yc, swc)[1], [-1])
+            return (tf.linalg.matvec(tf.cast(jac_c, _F64), rows, transpose_a=True),)
+
+        init = (tf.zeros([self.n], _F64),)
+        return self._reduce(x, y, sw, body, init)[0]
 
     # -- public graph functions --------------------------------------------------
     def objective(self, w, x, y, sw):
@@ -208,19 +267,34 @@ class LMStep:
         use_gram = tf.logical_and(n_rows * self.q < self.n, self.l2 == 0.0)
 
         def normal_branch():
-            h, g, loss_sum = self._normal_stats(w, x, y, sw)
+            h, g, loss_sum, jac = self._normal_stats(w, x, y, sw)
             h = h / norm + tf.linalg.diag(a * self.mask)
             g = g / norm + a * self.mask * w64
             d = self.damping.diagonal(tf.linalg.diag_part(h))
 
             def solve(lam_):
-                return solve_normal(h, g, d, lam_)
+                again = normal_solver(h, d, lam_)
+                delta, ok = again(g)
+                return delta, ok, again
 
             def curvature_times(v):
                 return tf.linalg.matvec(h, v)
 
+            def second_order(v):
+                return self._second_order_rhs(w, v, x, y, sw, jac) / norm
+
             return self._attempts(
-                w, lam, nu, x, y, sw, loss_sum / norm, g, solve, curvature_times
+                w,
+                lam,
+                nu,
+                x,
+                y,
+                sw,
+                loss_sum / norm,
+                g,
+                solve,
+                curvature_times,
+                second_order,
             )
 
         def gram_branch():
@@ -229,7 +303,9 @@ class LMStep:
             d = self.damping.diagonal(tf.reduce_sum(tf.square(jac), axis=0) / norm)
 
             def solve(lam_):
-                return solve_gram(jac, e, d, lam_, norm)
+                again = gram_solver(jac, d, lam_, norm)
+                delta, ok = again(e)
+                return delta, ok, again
 
             def curvature_times(v):
                 return (
@@ -237,8 +313,21 @@ class LMStep:
                     / norm
                 )
 
+            def second_order(v):
+                return tf.reshape(self._second_order_rows(w, v, x, y, sw)[1], [-1])
+
             return self._attempts(
-                w, lam, nu, x, y, sw, loss_sum / norm, g, solve, curvature_times
+                w,
+                lam,
+                nu,
+                x,
+                y,
+                sw,
+                loss_sum / norm,
+                g,
+                solve,
+                curvature_times,
+                second_order,
             )
 
         if self.form == "normal":
@@ -302,7 +391,20 @@ class LMStep:
         i, w, lam, nu, losses, attempts, stop = tf.while_loop(cond, body, init)
         return w, lam, nu, losses.stack()[:i], attempts.stack()[:i], stop
 
-    def _attempts(self, w, lam, nu, x, y, sw, data_loss, g, solve, curvature_times):
+    def _attempts(
+        self,
+        w,
+        lam,
+        nu,
+        x,
+        y,
+        sw,
+        data_loss,
+        g,
+        solve,
+        curvature_times,
+        second_order,
+    ):
         loss0 = data_loss + self._penalty(w)
         lr = tf.constant(self.learning_rate, _F64)
         w64 = tf.cast(w, _F64)
@@ -315,9 +417,16 @@ class LMStep:
             )
 
         def body(attempt, lam_, nu_, accepted, w_new, loss_new):
-            delta, ok = solve(lam_)
+            delta, ok, again = solve(lam_)
             move = lr * delta
-            candidate = tf.cast(w64 - move, w.dtype)
+            total = move
+            if self.geodesic:
+                # v = -move; the acceleration is a = -half_b * 2 below.
+                b, b_ok = again(second_order(-move))
+                ratio = 2.0 * tf.norm(b) / tf.maximum(tf.norm(move), 1e-300)
+                use = b_ok & ok & (ratio <= self.geodesic_ratio)
+                total = tf.where(use, move + 0.5 * b, move)
+            candidate = tf.cast(w64 - total, w.dtype)
             loss1 = self.objective(candidate, x, y, sw)
             # Predicted decrease of the local quadratic model, in loss units.
             predicted = self.s * (
@@ -372,6 +481,8 @@ def compiled_step(
     y_spec: tf.TensorSpec,
     chunked: bool = True,
     form: str = "auto",
+    geodesic: bool = False,
+    geodesic_ratio: float = 0.75,
 ):
     """Return ``(step, objective, epoch)`` compiled ``tf.function`` objects.
 
@@ -395,12 +506,24 @@ def compiled_step(
             y_spec,
             bool(chunked),
             form,
+            bool(geodesic),
+            float(geodesic_ratio),
         )
         if key in _CACHE:
             _CACHE.move_to_end(key)
             return _CACHE[key]
     lm = LMStep(
-        fn, loss, damping, learning_rate, max_attempts, l2, chunk_size, chunked, form
+        fn,
+        loss,
+        damping,
+        learning_rate,
+        max_attempts,
+        l2,
+        chunk_size,
+        chunked,
+        form,
+        geodesic,
+        geodesic_ratio,
     )
     w_spec = tf.TensorSpec([fn.n_params], fn.dtype)
     s_spec = tf.TensorSpec([], _F64)
