@@ -51,6 +51,8 @@ BAD_PARAMS = [
     ("hidden", "20"),
     ("activation", "swish2"),
     ("activation", None),
+    ("weight_init", "xavier"),
+    ("weight_init", None),
     ("loss", "hinge"),
     ("damping", 0.0),
     ("damping", -1.0),

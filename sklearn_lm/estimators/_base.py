@@ -25,7 +25,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 from .._threads import configure_tensorflow_threads
 from ..engine import Trainer
 from ..engine import damping as damping_module
-from ..network import ACTIVATIONS, build_network, forward
+from ..network import ACTIVATIONS, build_network, forward, init_from_data
 
 _INT32_MAX = np.iinfo(np.int32).max
 
@@ -46,6 +46,7 @@ class BaseLM(BaseEstimator, ABC):
     _parameter_constraints: dict = {
         "hidden": [Interval(Integral, 1, None, closed="left"), "array-like"],
         "activation": [StrOptions(set(ACTIVATIONS))],
+        "weight_init": [StrOptions({"data", "glorot"})],
         "damping": [Interval(Real, 0, None, closed="neither")],
         "damping_mode": [
             StrOptions({"standard", "fletcher"}),
@@ -80,6 +81,7 @@ class BaseLM(BaseEstimator, ABC):
         *,
         hidden,
         activation,
+        weight_init,
         loss,
         damping,
         damping_mode,
@@ -104,6 +106,7 @@ class BaseLM(BaseEstimator, ABC):
     ):
         self.hidden = hidden
         self.activation = activation
+        self.weight_init = weight_init
         self.loss = loss
         self.damping = damping
         self.damping_mode = damping_mode
@@ -320,6 +323,16 @@ class BaseLM(BaseEstimator, ABC):
                 )
             # Only relative weights matter: the objective is a weighted mean.
             w_train = w_train * (w_train.shape[0] / total)
+
+        if first_call and self.weight_init == "data":
+            # Spread the hidden units over the training inputs (without the
+            # validation set), weighted as in the objective.
+            init_from_data(
+                self.model_,
+                X_train,
+                seed=int(rng.randint(_INT32_MAX)),
+                sample_weight=w_train,
+            )
 
         if self._trainer is None:
             initial = None
