@@ -111,6 +111,7 @@ def run_metrics(
         "test_score": result.get("test_score"),
         "train_accuracy": result.get("train_accuracy"),
         "fit_time_s": result.get("end_s"),
+        "repeat_fit_s": result.get("repeat_fit_s"),
         "step_time_s": step,
         "overhead_s": overhead,
         "updates": result.get("updates", sum(s for _, _, s in trace)),

@@ -81,9 +81,14 @@ def test_conv_model_jacobian_matches_finite_differences(mode):
     )
 
 
+@pytest.mark.parametrize("with_state", [False, True])
 @pytest.mark.parametrize("kind", ["dense", "reverse", "conv"])
-def test_directional_curvature_matches_second_differences(kind):
-    """``d^2 z(w + t v)/dt^2`` against a central second difference in float64."""
+def test_directional_curvature_matches_second_differences(kind, with_state):
+    """``d^2 z(w + t v)/dt^2`` against a central second difference in float64.
+
+    ``with_state`` passes the forward pass kept by ``linearization``, whose
+    Jacobian is also checked against finite differences.
+    """
     model = _conv_model() if kind == "conv" else _dense_model()
     fn = model_function(model, "reverse" if kind == "conv" else kind)
     rng = np.random.default_rng(3)
@@ -94,9 +99,20 @@ def test_directional_curvature_matches_second_differences(kind):
 
     @tf.function(input_signature=[tf.TensorSpec([None, *shape[1:]], tf.float64)])
     def curvature(x):  # unknown batch size, as in the compiled step
-        return fn.outputs_and_curvature(w, v, x)
+        if not with_state:
+            return fn.outputs_and_curvature(w, v, x), None
+        z0, jac, state = fn.linearization(w, x)
+        return fn.outputs_and_curvature(w, v, x, state), (z0, jac)
 
-    z, zvv = curvature(x)
+    (z, zvv), linear = curvature(x)
+    if with_state:
+        np.testing.assert_allclose(
+            linear[1].numpy(),
+            _finite_difference_jacobian(fn, w, x),
+            rtol=1e-6,
+            atol=1e-8,
+        )
+        np.testing.assert_allclose(linear[0].numpy(), fn.outputs(w, x).numpy())
     h = 1e-4
     expected = (
         fn.outputs(w + h * v, x) - 2 * fn.outputs(w, x) + fn.outputs(w - h * v, x)
@@ -138,6 +154,9 @@ def test_dense_curvature_closed_form_for_each_activation(activation):
     w = fn.get_weights()
     v = tf.constant(rng.standard_normal(fn.n_params))
     z, zvv = fn.outputs_and_curvature(w, v, x)
+    z_state, zvv_state = fn.outputs_and_curvature(w, v, x, fn.linearization(w, x)[2])
+    np.testing.assert_allclose(zvv_state.numpy(), zvv.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(z_state.numpy(), z.numpy(), rtol=1e-12)
     h = 1e-4
     expected = (
         fn.outputs(w + h * v, x) - 2 * fn.outputs(w, x) + fn.outputs(w - h * v, x)

@@ -89,7 +89,19 @@ class ModelFunction:
         """Return ``(z, J)``: outputs ``(N, k)`` and Jacobian ``(N, k, n)``."""
         raise NotImplementedError
 
-    def outputs_and_curvature(self, w: tf.Tensor, v: tf.Tensor, x: tf.Tensor):
+    def linearization(self, w: tf.Tensor, x: tf.Tensor):
+        """Return ``(z, J, state)``: :meth:`outputs_and_jacobian` plus a state.
+
+        ``state`` holds intermediate values of the forward pass that
+        :meth:`outputs_and_curvature` can reuse at the same ``w`` and ``x``
+        (``None`` when there are none: this default).
+        """
+        z, jac = self.outputs_and_jacobian(w, x)
+        return z, jac, None
+
+    def outputs_and_curvature(
+        self, w: tf.Tensor, v: tf.Tensor, x: tf.Tensor, state=None
+    ):
         """Return ``(z, z_vv)``: outputs and ``d^2 z(w + t v) / dt^2`` at ``t=0``.
 
         Both ``(N, k)`` in the model's dtype, exact up to rounding. This
@@ -98,6 +110,9 @@ class ModelFunction:
         a vector-Jacobian product) and differentiated once more in forward
         mode. :class:`DenseChain` overrides it with a closed form, which is
         cheaper to run and to compile.
+
+        ``state`` is the third result of :meth:`linearization` at the same
+        ``w`` and ``x``, or ``None``; this default does not use it.
         """
         zero = tf.UnconnectedGradients.ZERO
         with tf.autodiff.ForwardAccumulator(w, v) as outer:
@@ -205,34 +220,44 @@ class DenseChain(ModelFunction):
     def outputs(self, w, x):
         return self._forward(w, x, keep=False)[0]
 
-    def outputs_and_curvature(self, w, v, x):
+    def linearization(self, w, x):
+        out, trace = self._forward(w, x, keep=True)
+        return out, self._jacobian(out, trace), trace
+
+    def outputs_and_curvature(self, w, v, x, state=None):
         """Closed form: value, first and second derivative along ``v`` together.
 
         Per layer ``z = a W + b`` gives ``z' = a' W + a W' + b'`` and
         ``z'' = a'' W + 2 a' W'``; the activation gives ``a' = phi'(z) z'``
-        and ``a'' = phi''(z) z'^2 + phi'(z) z''``. About three forward passes.
+        and ``a'' = phi''(z) z'^2 + phi'(z) z''``. About three forward passes,
+        two when ``state`` (the forward pass kept by :meth:`linearization`)
+        is given.
         """
         params = self.unflatten(w)
         tangents = self.unflatten(v)
         a = tf.cast(x, self.dtype)
         a1 = a2 = None  # first and second derivative of ``a`` (zero for x)
-        for kernel_i, bias_i, act in self.layers:
+        for pos, (kernel_i, bias_i, act) in enumerate(self.layers):
             kernel, d_kernel = params[kernel_i], tangents[kernel_i]
-            z = tf.matmul(a, kernel)
+            if state is not None:
+                a, z, a_out, _ = state[pos]
+            else:
+                z = tf.matmul(a, kernel)
+                if bias_i is not None:
+                    z = z + params[bias_i]
             z1 = tf.matmul(a, d_kernel)
             z2 = None
             if a1 is not None:
                 z1 = z1 + tf.matmul(a1, kernel)
                 z2 = tf.matmul(a2, kernel) + 2.0 * tf.matmul(a1, d_kernel)
             if bias_i is not None:
-                z = z + params[bias_i]
                 z1 = z1 + tangents[bias_i]
             if z2 is None:
                 z2 = tf.zeros_like(z)
             if _FORWARD[act] is None:
                 a, a1, a2 = z, z1, z2
                 continue
-            a = _FORWARD[act](z)
+            a = a_out if state is not None else _FORWARD[act](z)
             first = _DERIVATIVES[act](z, a)
             second = _SECOND_DERIVATIVES[act]
             a2 = first * z2
@@ -243,6 +268,9 @@ class DenseChain(ModelFunction):
 
     def outputs_and_jacobian(self, w, x):
         out, trace = self._forward(w, x, keep=True)
+        return out, self._jacobian(out, trace)
+
+    def _jacobian(self, out, trace):
         k = self.n_outputs
         blocks: list[tf.Tensor | None] = [None] * len(self.variables)
         # delta[c, o, j] = d out[c, o] / d pre-activation[c, j] of the layer.
@@ -265,7 +293,7 @@ class DenseChain(ModelFunction):
                 blocks[bias_i] = delta
             if pos > 0:
                 delta = tf.einsum("coj,ij->coi", delta, kernel)
-        return out, tf.concat(blocks, axis=-1)
+        return tf.concat(blocks, axis=-1)
 
 
 class AutodiffFunction(ModelFunction):

@@ -155,11 +155,13 @@ class LMStep:
         return self._reduce(x, y, sw, body, (tf.constant(0.0, _F64),))[0]
 
     def _rows(self, w, xc, yc, swc, jac_dtype=_F64):
-        """Weighted linearised rows of a chunk: ``(Jhat (rows, n), e (rows,), loss)``.
+        """Weighted linearised rows of a chunk: ``(Jhat (rows, n), e (rows,), loss, state)``.
 
-        ``Jhat`` is returned in ``jac_dtype``; ``e`` and the loss in float64.
+        ``Jhat`` is returned in ``jac_dtype``; ``e`` and the loss in float64;
+        ``state`` is the model function's forward pass (see
+        :meth:`~sklearn_lm.engine.jacobian.ModelFunction.linearization`).
         """
-        z, jac = self.fn.outputs_and_jacobian(w, xc)
+        z, jac, state = self.fn.linearization(w, xc)
         e, f = self.loss.linearize(yc, z)
         root = tf.sqrt(swc)
         if f is not None:
@@ -167,7 +169,7 @@ class LMStep:
         jac = tf.cast(jac * tf.cast(root, jac.dtype)[:, None, None], jac_dtype)
         e = e * root[:, None]
         loss = tf.reduce_sum(swc * self.loss.sample_losses(yc, z))
-        return tf.reshape(jac, [-1, self.n]), tf.reshape(e, [-1]), loss
+        return tf.reshape(jac, [-1, self.n]), tf.reshape(e, [-1]), loss, state
 
     def _gram_of_rows(self, jac):
         """``J^T J`` in float64.
@@ -182,66 +184,96 @@ class LMStep:
         if self.fn.dtype != tf.float32:
             jac = tf.cast(jac, _F64)
             return tf.matmul(jac, jac, transpose_a=True)
-        rows = tf.shape(jac)[0]
-        pad = (-rows) % GRAM_BLOCK_ROWS
-        blocks = tf.reshape(
-            tf.pad(jac, [[0, pad], [0, 0]]), [-1, GRAM_BLOCK_ROWS, self.n]
-        )
+        blocks = self._blocks(jac)
         partial = tf.matmul(blocks, blocks, transpose_a=True)
         return tf.reduce_sum(tf.cast(partial, _F64), axis=0)
 
+    @staticmethod
+    def _blocks(mat):
+        """``mat (rows, c)`` zero-padded and cut into ``(-1, GRAM_BLOCK_ROWS, c)``."""
+        rows = tf.shape(mat)[0]
+        pad = (-rows) % GRAM_BLOCK_ROWS
+        return tf.reshape(
+            tf.pad(mat, [[0, pad], [0, 0]]), [-1, GRAM_BLOCK_ROWS, tf.shape(mat)[1]]
+        )
+
+    def _project(self, jac, vec):
+        """``J^T vec`` in float64, for ``jac (rows, n)`` in the model's dtype.
+
+        For float32 models ``vec`` is rounded to float32 and the products are
+        summed in float32 within blocks of :data:`GRAM_BLOCK_ROWS` rows and in
+        float64 across blocks, as in :meth:`_gram_of_rows`. The rounding of
+        ``vec`` is relative to ``vec`` itself: for residuals it is far below
+        the float32 rounding already in the model's outputs.
+        """
+        if self.fn.dtype != tf.float32:
+            return tf.linalg.matvec(tf.cast(jac, _F64), vec, transpose_a=True)
+        blocks = self._blocks(jac)
+        vec_blocks = self._blocks(tf.cast(vec, jac.dtype)[:, None])
+        partial = tf.matmul(blocks, vec_blocks, transpose_a=True)[..., 0]
+        return tf.reduce_sum(tf.cast(partial, _F64), axis=0)
+
+    def _gram_and_gradient(self, jac, e):
+        """``(J^T J, J^T e)`` in float64 from one product of ``[J | e]``."""
+        aug = tf.concat([jac, tf.cast(e, jac.dtype)[:, None]], axis=1)
+        full = self._gram_of_rows(aug)
+        return full[: self.n, : self.n], full[: self.n, self.n]
+
     def _normal_stats(self, w, x, y, sw):
-        """``(J^T J, J^T e, loss sum, J or None)``; ``J`` only when unchunked."""
+        """``(J^T J, J^T e, loss sum, J, state)``; ``J`` and ``state`` unchunked only.
+
+        When chunked, the last two are ``None``.
+        """
         if not self.chunked:
-            jac, e, loss = self._rows(w, x, y, sw, jac_dtype=self.fn.dtype)
-            grad = tf.linalg.matvec(tf.cast(jac, _F64), e, transpose_a=True)
-            return self._gram_of_rows(jac), grad, loss, jac
+            jac, e, loss, state = self._rows(w, x, y, sw, jac_dtype=self.fn.dtype)
+            return (*self._gram_and_gradient(jac, e), loss, jac, state)
 
         def body(xc, yc, swc):
-            jac, e, loss = self._rows(w, xc, yc, swc, jac_dtype=self.fn.dtype)
-            return (
-                self._gram_of_rows(jac),
-                tf.linalg.matvec(tf.cast(jac, _F64), e, transpose_a=True),
-                loss,
-            )
+            jac, e, loss, _ = self._rows(w, xc, yc, swc, jac_dtype=self.fn.dtype)
+            return (*self._gram_and_gradient(jac, e), loss)
 
         init = (
             tf.zeros([self.n, self.n], _F64),
             tf.zeros([self.n], _F64),
             tf.constant(0.0, _F64),
         )
-        return (*self._reduce(x, y, sw, body, init), None)
+        return (*self._reduce(x, y, sw, body, init), None, None)
 
-    def _second_order_rows(self, w, v, x, y, sw):
+    def _second_order_rows(self, w, v, x, y, sw, state=None):
         """Outputs ``z`` and the weighted rows of ``F z_vv``, for direction ``v``.
 
         ``z_vv`` (the second derivative of the outputs along ``v``) comes from
         :meth:`ModelFunction.outputs_and_curvature`: exact, no finite
         differences. Returns ``(z, rows (N, q) float64, F or None)`` with the rows
-        already multiplied by ``sqrt(sample_weight)``.
+        already multiplied by ``sqrt(sample_weight)``. ``state`` is the forward
+        pass of :meth:`_rows` at the same ``w`` and ``x``, or ``None``.
         """
-        z, zvv = self.fn.outputs_and_curvature(w, tf.cast(v, w.dtype), x)
+        z, zvv = self.fn.outputs_and_curvature(w, tf.cast(v, w.dtype), x, state)
         zvv = tf.cast(zvv, _F64)
         _, f = self.loss.linearize(y, z)
         rows = zvv if f is None else tf.einsum("cqk,ck->cq", f, zvv)
         return z, rows * tf.sqrt(sw)[:, None], f
 
-    def _second_order_rhs(self, w, v, x, y, sw, jac=None):
+    def _second_order_rhs(self, w, v, x, y, sw, jac=None, state=None):
         """``J^T F^T F z_vv`` weighted (float64, not normalised).
 
-        The contraction with the Jacobian is done in float64 (as for the
-        gradient): in float32 the sum over samples cancels too much. ``jac``
+        The contraction with the Jacobian is summed in float64 across blocks
+        of rows (:meth:`_project`, as for the gradient): one float32 sum over
+        all samples cancels too much. ``jac``
         is the batch's weighted Jacobian rows when the caller holds them
-        (one chunk); otherwise they are recomputed chunk by chunk.
+        (one chunk; ``state`` is then the forward pass that produced them);
+        otherwise they are recomputed chunk by chunk.
         """
         if jac is not None:
-            rows = tf.reshape(self._second_order_rows(w, v, x, y, sw)[1], [-1])
-            return tf.linalg.matvec(tf.cast(jac, _F64), rows, transpose_a=True)
+            rows = self._second_order_rows(w, v, x, y, sw, state)[1]
+            rows = tf.reshape(rows, [-1])
+            return self._project(jac, rows)
 
         def body(xc, yc, swc):
-            jac_c, _, _ = self._rows(w, xc, yc, swc, jac_dtype=self.fn.dtype)
-            rows = tf.reshape(self._second_order_rows(w, v, xc, yc, swc)[1], [-1])
-            return (tf.linalg.matvec(tf.cast(jac_c, _F64), rows, transpose_a=True),)
+            jac_c, _, _, st = self._rows(w, xc, yc, swc, jac_dtype=self.fn.dtype)
+            rows = self._second_order_rows(w, v, xc, yc, swc, st)[1]
+            rows = tf.reshape(rows, [-1])
+            return (self._project(jac_c, rows),)
 
         init = (tf.zeros([self.n], _F64),)
         return self._reduce(x, y, sw, body, init)[0]
@@ -267,7 +299,7 @@ class LMStep:
         use_gram = tf.logical_and(n_rows * self.q < self.n, self.l2 == 0.0)
 
         def normal_branch():
-            h, g, loss_sum, jac = self._normal_stats(w, x, y, sw)
+            h, g, loss_sum, jac, state = self._normal_stats(w, x, y, sw)
             h = h / norm + tf.linalg.diag(a * self.mask)
             g = g / norm + a * self.mask * w64
             d = self.damping.diagonal(tf.linalg.diag_part(h))
@@ -281,7 +313,7 @@ class LMStep:
                 return tf.linalg.matvec(h, v)
 
             def second_order(v):
-                return self._second_order_rhs(w, v, x, y, sw, jac) / norm
+                return self._second_order_rhs(w, v, x, y, sw, jac, state) / norm
 
             return self._attempts(
                 w,
@@ -298,7 +330,7 @@ class LMStep:
             )
 
         def gram_branch():
-            jac, e, loss_sum = self._rows(w, x, y, sw)
+            jac, e, loss_sum, state = self._rows(w, x, y, sw)
             g = tf.linalg.matvec(jac, e, transpose_a=True) / norm
             d = self.damping.diagonal(tf.reduce_sum(tf.square(jac), axis=0) / norm)
 
@@ -314,7 +346,8 @@ class LMStep:
                 )
 
             def second_order(v):
-                return tf.reshape(self._second_order_rows(w, v, x, y, sw)[1], [-1])
+                rows = self._second_order_rows(w, v, x, y, sw, state)[1]
+                return tf.reshape(rows, [-1])
 
             return self._attempts(
                 w,
@@ -449,6 +482,27 @@ class LMStep:
         return w_new, lam, nu, loss_new, attempts, accepted, loss0
 
 
+class _Concrete:
+    """A ``tf.function`` with an input signature, called through its graph.
+
+    Calling the one concrete function directly skips the signature matching of
+    ``tf.function`` (about half a millisecond per call here); it is traced on
+    the first call, not before. Arguments must be tensors of the signature's
+    dtypes.
+    """
+
+    __slots__ = ("function", "_concrete")
+
+    def __init__(self, function):
+        self.function = function
+        self._concrete = None
+
+    def __call__(self, *args):
+        if self._concrete is None:
+            self._concrete = self.function.get_concrete_function()
+        return self._concrete(*args)
+
+
 _CACHE: collections.OrderedDict = collections.OrderedDict()
 _CACHE_SIZE = 32
 
@@ -484,7 +538,10 @@ def compiled_step(
     geodesic: bool = False,
     geodesic_ratio: float = 0.75,
 ):
-    """Return ``(step, objective, epoch)`` compiled ``tf.function`` objects.
+    """Return ``(step, objective, epoch)``: compiled functions of tensors.
+
+    Each wraps a ``tf.function`` with a fixed input signature and is called
+    with positional tensors of the signature's dtypes.
 
     Functions are cached (least recently used, 32 entries) by the model
     function's :attr:`~ModelFunction.key` and every setting, so repeated fits
@@ -552,6 +609,7 @@ def compiled_step(
         ],
         autograph=False,
     )
+    step, objective, epoch = _Concrete(step), _Concrete(objective), _Concrete(epoch)
     if key is not None:
         _CACHE[key] = (step, objective, epoch)
         while len(_CACHE) > _CACHE_SIZE:
