@@ -193,3 +193,55 @@ def test_unbuilt_model_is_rejected():
     model = keras.Sequential([keras.layers.Dense(2)])
     with pytest.raises(ValueError, match="must be built"):
         model_function(model)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_layerwise_gauss_newton_matches_finite_difference_jacobian(dtype):
+    """``J^T F^T F J`` and ``J^T F^T e`` summed layer by layer, without ``F J``."""
+    model = keras.Sequential(
+        [
+            keras.Input((5,), dtype=dtype),
+            keras.layers.Dense(
+                4, "tanh", dtype=dtype, bias_initializer="random_normal"
+            ),
+            keras.layers.Dense(3, "sigmoid", dtype=dtype, use_bias=False),
+            keras.layers.Dense(3, dtype=dtype, bias_initializer="random_normal"),
+        ]
+    )
+    fn = model_function(model, "dense")
+    rng = np.random.default_rng(5)
+    # more rows than one float32 block, so that blocks are summed
+    x = tf.constant(rng.standard_normal((700, 5)), dtype=dtype)
+    f = rng.standard_normal((700, 2, 3))
+    e = rng.standard_normal((700, 2))
+    w = fn.get_weights()
+    w64 = tf.cast(w, tf.float64)
+    fn64 = model_function(_cast_model(model), "dense")
+    jac = _finite_difference_jacobian(fn64, w64, tf.cast(x, tf.float64))
+    rows = np.einsum("cqk,ckn->cqn", f, jac).reshape(-1, fn.n_params)
+    _, state = fn.outputs_and_state(w, x)
+    h, g = fn.gauss_newton(state, tf.constant(f), tf.constant(e))
+    back = fn.transpose_times(state, tf.constant(f), tf.constant(e))
+    assert h.dtype == g.dtype == back.dtype == tf.float64
+    tol = 1e-6 if dtype == "float64" else 2e-5
+    scale = np.abs(rows.T @ rows).max()
+    np.testing.assert_allclose(h.numpy(), rows.T @ rows, atol=tol * scale)
+    expected = rows.T @ e.ravel()
+    np.testing.assert_allclose(g.numpy(), expected, atol=tol * np.abs(expected).max())
+    np.testing.assert_allclose(back.numpy(), g.numpy(), rtol=1e-12, atol=1e-12)
+
+
+def _cast_model(model):
+    """A float64 copy of a Dense chain with the same weights."""
+    copy = keras.Sequential(
+        [keras.Input(model.inputs[0].shape[1:], dtype="float64")]
+        + [
+            keras.layers.Dense(
+                layer.units, layer.activation, use_bias=layer.use_bias, dtype="float64"
+            )
+            for layer in model.layers
+        ]
+    )
+    for ours, theirs in zip(copy.weights, model.weights, strict=True):
+        ours.assign(np.asarray(theirs.numpy(), dtype=np.float64))
+    return copy

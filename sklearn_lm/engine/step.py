@@ -40,6 +40,7 @@ import tensorflow as tf
 from . import damping as damping_module
 from . import losses as losses_module
 from .jacobian import ModelFunction
+from .products import cross
 from .solve import gram_solver, normal_solver
 
 __all__ = ["StepResult", "LMStep", "compiled_step", "default_chunk_size"]
@@ -47,8 +48,6 @@ __all__ = ["StepResult", "LMStep", "compiled_step", "default_chunk_size"]
 _F64 = tf.float64
 #: Bytes of Jacobian rows a chunk may hold (model dtype plus float64 copy).
 CHUNK_BUDGET_BYTES = 128 * 2**20
-#: Rows per float32 block when forming ``J^T J`` for float32 models.
-GRAM_BLOCK_ROWS = 512
 
 
 class StepResult(NamedTuple):
@@ -127,6 +126,13 @@ class LMStep:
         self.c = loss.output_normaliser(self.k)
         self.s = float(loss.curvature_scale)
         self.mask = tf.constant(fn.penalty_mask(), _F64)
+        # Layer-by-layer Gauss-Newton products (never the Jacobian rows) pay
+        # off with several residual rows per sample: they cost about q times
+        # fewer flops; used when their temporaries are no larger than the rows.
+        width = getattr(fn, "structured_width", None)
+        self.structured = (
+            width is not None and self.q > 1 and width() <= self.q * self.n
+        )
 
     # -- chunked reductions ------------------------------------------------------
     def _reduce(self, x, y, sw, body_fn, init):
@@ -155,9 +161,10 @@ class LMStep:
         return self._reduce(x, y, sw, body, (tf.constant(0.0, _F64),))[0]
 
     def _rows(self, w, xc, yc, swc, jac_dtype=_F64):
-        """Weighted linearised rows of a chunk: ``(Jhat (rows, n), e (rows,), loss, state)``.
+        """Weighted linearised rows of a chunk: ``(Jhat, e, loss, state)``.
 
-        ``Jhat`` is returned in ``jac_dtype``; ``e`` and the loss in float64;
+        ``Jhat`` has shape ``(rows, n)``, in ``jac_dtype``; ``e`` has shape
+        ``(rows,)``; ``e`` and the loss are float64;
         ``state`` is the model function's forward pass (see
         :meth:`~sklearn_lm.engine.jacobian.ModelFunction.linearization`).
         """
@@ -171,73 +178,94 @@ class LMStep:
         loss = tf.reduce_sum(swc * self.loss.sample_losses(yc, z))
         return tf.reshape(jac, [-1, self.n]), tf.reshape(e, [-1]), loss, state
 
-    def _gram_of_rows(self, jac):
-        """``J^T J`` in float64.
-
-        For float32 models the products are formed by float32 matrix
-        multiplication over blocks of :data:`GRAM_BLOCK_ROWS` rows, and the
-        blocks are summed in float64: the Jacobian entries are float32 values
-        already, so only the rounding inside one block is added (about
-        ``sqrt(GRAM_BLOCK_ROWS) * 6e-8`` relative), while float32 matrix
-        multiplication runs several times faster than float64 on CPUs.
-        """
-        if self.fn.dtype != tf.float32:
-            jac = tf.cast(jac, _F64)
-            return tf.matmul(jac, jac, transpose_a=True)
-        blocks = self._blocks(jac)
-        partial = tf.matmul(blocks, blocks, transpose_a=True)
-        return tf.reduce_sum(tf.cast(partial, _F64), axis=0)
-
-    @staticmethod
-    def _blocks(mat):
-        """``mat (rows, c)`` zero-padded and cut into ``(-1, GRAM_BLOCK_ROWS, c)``."""
-        rows = tf.shape(mat)[0]
-        pad = (-rows) % GRAM_BLOCK_ROWS
-        return tf.reshape(
-            tf.pad(mat, [[0, pad], [0, 0]]), [-1, GRAM_BLOCK_ROWS, tf.shape(mat)[1]]
-        )
-
     def _project(self, jac, vec):
-        """``J^T vec`` in float64, for ``jac (rows, n)`` in the model's dtype.
+        """``J^T vec`` in float64 (:func:`~sklearn_lm.engine.products.cross`).
 
-        For float32 models ``vec`` is rounded to float32 and the products are
-        summed in float32 within blocks of :data:`GRAM_BLOCK_ROWS` rows and in
-        float64 across blocks, as in :meth:`_gram_of_rows`. The rounding of
-        ``vec`` is relative to ``vec`` itself: for residuals it is far below
-        the float32 rounding already in the model's outputs.
+        For float32 models ``vec`` is rounded to float32 first. The rounding
+        is relative to ``vec`` itself: for residuals it is far below the
+        float32 rounding already in the model's outputs.
         """
-        if self.fn.dtype != tf.float32:
-            return tf.linalg.matvec(tf.cast(jac, _F64), vec, transpose_a=True)
-        blocks = self._blocks(jac)
-        vec_blocks = self._blocks(tf.cast(vec, jac.dtype)[:, None])
-        partial = tf.matmul(blocks, vec_blocks, transpose_a=True)[..., 0]
-        return tf.reduce_sum(tf.cast(partial, _F64), axis=0)
+        return cross(jac, tf.cast(vec, jac.dtype)[:, None])[:, 0]
 
     def _gram_and_gradient(self, jac, e):
         """``(J^T J, J^T e)`` in float64 from one product of ``[J | e]``."""
         aug = tf.concat([jac, tf.cast(e, jac.dtype)[:, None]], axis=1)
-        full = self._gram_of_rows(aug)
+        full = cross(aug)
         return full[: self.n, : self.n], full[: self.n, self.n]
 
-    def _normal_stats(self, w, x, y, sw):
-        """``(J^T J, J^T e, loss sum, J, state)``; ``J`` and ``state`` unchunked only.
+    def _chunk(self, w, xc, yc, swc):
+        """Linearisation of one chunk of samples.
 
-        When chunked, the last two are ``None``.
+        Returns ``(loss, state, project, stats)``: the weighted loss sum,
+        the model function's forward pass, ``project(r)`` = ``Jhat^T r``
+        (float64) for weighted residual rows ``r (N, q)``, and ``stats()`` =
+        ``(Jhat^T Jhat, Jhat^T e)`` (float64). With :attr:`structured`, the
+        Jacobian rows are never formed: the model function sums the
+        Gauss-Newton products layer by layer
+        (:meth:`~sklearn_lm.engine.jacobian.DenseChain.gauss_newton`).
+        """
+        if self.structured:
+            z, state = self.fn.outputs_and_state(w, xc)
+            e, f = self.loss.linearize(yc, z)
+            root = tf.sqrt(swc)
+            if f is None:
+                f = tf.eye(self.k, batch_shape=[tf.shape(z)[0]], dtype=_F64)
+            f = f * root[:, None, None]
+            e = e * root[:, None]
+            loss = tf.reduce_sum(swc * self.loss.sample_losses(yc, z))
+            return (
+                loss,
+                state,
+                lambda r: self.fn.transpose_times(state, f, r),
+                lambda: self.fn.gauss_newton(state, f, e),
+            )
+        jac, e, loss, state = self._rows(w, xc, yc, swc, jac_dtype=self.fn.dtype)
+        return (
+            loss,
+            state,
+            lambda r: self._project(jac, tf.reshape(r, [-1])),
+            lambda: self._gram_and_gradient(jac, e),
+        )
+
+    def _normal_stats(self, w, x, y, sw):
+        """``(J^T J, J^T e, loss sum, second_order)``, unnormalised, float64.
+
+        ``second_order(v)`` is ``J^T F^T F z_vv`` for the direction ``v``
+        (weighted, float64, not normalised), the right-hand side of the
+        geodesic acceleration. Unchunked, it reuses the forward pass and
+        Jacobian rows of the step; chunked, they are recomputed chunk by
+        chunk. Its contraction with the Jacobian is summed in float64 across
+        blocks of rows (:func:`~sklearn_lm.engine.products.cross`): one
+        float32 sum over all samples cancels too much.
         """
         if not self.chunked:
-            jac, e, loss, state = self._rows(w, x, y, sw, jac_dtype=self.fn.dtype)
-            return (*self._gram_and_gradient(jac, e), loss, jac, state)
+            loss, state, project, stats = self._chunk(w, x, y, sw)
+
+            def second_order(v):
+                return project(self._second_order_rows(w, v, x, y, sw, state)[1])
+
+            return (*stats(), loss, second_order)
 
         def body(xc, yc, swc):
-            jac, e, loss, _ = self._rows(w, xc, yc, swc, jac_dtype=self.fn.dtype)
-            return (*self._gram_and_gradient(jac, e), loss)
+            loss, _, _, stats = self._chunk(w, xc, yc, swc)
+            return (*stats(), loss)
 
         init = (
             tf.zeros([self.n, self.n], _F64),
             tf.zeros([self.n], _F64),
             tf.constant(0.0, _F64),
         )
-        return (*self._reduce(x, y, sw, body, init), None, None)
+
+        def second_order(v):
+            def chunk_rhs(xc, yc, swc):
+                _, state, project, _ = self._chunk(w, xc, yc, swc)
+                rows = self._second_order_rows(w, v, xc, yc, swc, state)[1]
+                return (project(rows),)
+
+            init = (tf.zeros([self.n], _F64),)
+            return self._reduce(x, y, sw, chunk_rhs, init)[0]
+
+        return (*self._reduce(x, y, sw, body, init), second_order)
 
     def _second_order_rows(self, w, v, x, y, sw, state=None):
         """Outputs ``z`` and the weighted rows of ``F z_vv``, for direction ``v``.
@@ -253,30 +281,6 @@ class LMStep:
         _, f = self.loss.linearize(y, z)
         rows = zvv if f is None else tf.einsum("cqk,ck->cq", f, zvv)
         return z, rows * tf.sqrt(sw)[:, None], f
-
-    def _second_order_rhs(self, w, v, x, y, sw, jac=None, state=None):
-        """``J^T F^T F z_vv`` weighted (float64, not normalised).
-
-        The contraction with the Jacobian is summed in float64 across blocks
-        of rows (:meth:`_project`, as for the gradient): one float32 sum over
-        all samples cancels too much. ``jac``
-        is the batch's weighted Jacobian rows when the caller holds them
-        (one chunk; ``state`` is then the forward pass that produced them);
-        otherwise they are recomputed chunk by chunk.
-        """
-        if jac is not None:
-            rows = self._second_order_rows(w, v, x, y, sw, state)[1]
-            rows = tf.reshape(rows, [-1])
-            return self._project(jac, rows)
-
-        def body(xc, yc, swc):
-            jac_c, _, _, st = self._rows(w, xc, yc, swc, jac_dtype=self.fn.dtype)
-            rows = self._second_order_rows(w, v, xc, yc, swc, st)[1]
-            rows = tf.reshape(rows, [-1])
-            return (self._project(jac_c, rows),)
-
-        init = (tf.zeros([self.n], _F64),)
-        return self._reduce(x, y, sw, body, init)[0]
 
     # -- public graph functions --------------------------------------------------
     def objective(self, w, x, y, sw):
@@ -299,7 +303,7 @@ class LMStep:
         use_gram = tf.logical_and(n_rows * self.q < self.n, self.l2 == 0.0)
 
         def normal_branch():
-            h, g, loss_sum, jac, state = self._normal_stats(w, x, y, sw)
+            h, g, loss_sum, rhs = self._normal_stats(w, x, y, sw)
             h = h / norm + tf.linalg.diag(a * self.mask)
             g = g / norm + a * self.mask * w64
             d = self.damping.diagonal(tf.linalg.diag_part(h))
@@ -313,7 +317,7 @@ class LMStep:
                 return tf.linalg.matvec(h, v)
 
             def second_order(v):
-                return self._second_order_rhs(w, v, x, y, sw, jac, state) / norm
+                return rhs(v) / norm
 
             return self._attempts(
                 w,
