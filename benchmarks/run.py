@@ -204,9 +204,9 @@ def _summarise(task: str, contenders, runs: dict, settings, rates) -> dict:
                 skip=settings.skip_steps,
                 thresholds=THRESHOLDS,
                 n_weights=n_weights(layers),
-                # The classifier's generalised Gauss-Newton step has one
-                # residual row per class and sample.
-                rows_per_sample=layers[-1] if c.key == "lm-classifier" else 1,
+                # The classifier's generalised Gauss-Newton products are
+                # summed layer by layer, at the cost of one row per sample.
+                rows_per_sample=1,
                 rates=rates,
             )
             for r in runs[c.key]
