@@ -28,7 +28,7 @@ import numpy as np
 from ..clock import BudgetReached, Recorder
 from ..config import Settings
 from ..tasks import Task
-from ._common import keras_network, keras_outputs, scores
+from ._common import keras_network, keras_outputs, repeat_fit, scores
 
 __all__ = ["trainer", "estimator"]
 
@@ -142,25 +142,6 @@ class _EpochLines(io.TextIOBase):
         return len(text)
 
 
-def _repeat_fit(est, task: Task) -> float:
-    """Wall time of a second, identical fit of a clone in the same process.
-
-    The clone has the same shapes and settings, so it reuses the compiled
-    step of the first fit, as the fits of a grid search or cross-validation
-    do after the first.
-    """
-    import time
-
-    from sklearn.base import clone
-
-    again = clone(est).set_params(verbose=0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        begin = time.perf_counter()
-        again.fit(task.x_train, task.y_train)
-        return time.perf_counter() - begin
-
-
 def estimator(
     task: Task,
     seed: int,
@@ -228,7 +209,7 @@ def estimator(
         test = np.log(np.maximum(est.predict_proba(task.x_test), 1e-300))
     skip = min(settings.skip_steps, max(len(lines.attempts) - 1, 0))
     return {
-        "repeat_fit_s": None if open_ended else _repeat_fit(est, task),
+        "repeat_fit_s": None if open_ended else repeat_fit(est, task),
         "n_iter": int(est.n_iter_),
         "attempts": float(np.mean(lines.attempts[skip:])) if lines.attempts else None,
         "stop_reason": stop,

@@ -29,7 +29,7 @@ import numpy as np
 from ..clock import Recorder
 from ..config import THRESHOLDS, Settings
 from ..tasks import Task
-from ._common import scores
+from ._common import repeat_fit, scores
 
 __all__ = ["lbfgs_sweep", "adam_epochs", "single_fit"]
 
@@ -185,20 +185,6 @@ def adam_epochs(task: Task, seed: int, settings: Settings, rec: Recorder) -> dic
     }
 
 
-def _repeat_fit(est, task: Task) -> float:
-    """Wall time of a second, identical fit of a clone in the same process."""
-    import time
-
-    from sklearn.base import clone
-
-    again = clone(est)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        begin = time.perf_counter()
-        again.fit(task.x_train, task.y_train)
-        return time.perf_counter() - begin
-
-
 def single_fit(
     task: Task,
     seed: int,
@@ -241,7 +227,7 @@ def single_fit(
     updates = int(est.n_iter_) * math.ceil(n / batch)
     rec.add(took, result["train_loss"], updates)
     return {
-        "repeat_fit_s": None if cap_iter else _repeat_fit(est, task),
+        "repeat_fit_s": None if cap_iter else repeat_fit(est, task),
         "n_iter": int(est.n_iter_),
         "step_time_s": took / max(updates, 1),
         "stop_reason": "max_iter" if est.n_iter_ >= est.max_iter else "converged",
