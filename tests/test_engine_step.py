@@ -240,3 +240,22 @@ def test_gain_ratio_update_follows_nielsen():
 def test_damping_arguments_are_validated(kwargs, match):
     with pytest.raises(ValueError, match=match):
         damping.Standard(**kwargs)
+
+
+def test_layerwise_width_and_default_chunk_of_a_digits_network():
+    """The layer-wise products are used, and sized, for several rows per sample."""
+    from sklearn_lm.engine.jacobian import model_function
+    from sklearn_lm.engine.step import CHUNK_BUDGET_BYTES, layerwise_width
+
+    model = keras.Sequential(
+        [keras.Input((64,)), keras.layers.Dense(20, "tanh"), keras.layers.Dense(10)]
+    )
+    fn = model_function(model, "dense")
+    # Widest product: the first layer with itself, (64 + 1)^2 inputs times
+    # 20^2 sensitivities, against 10 * 1510 Jacobian values per sample.
+    assert layerwise_width(fn, 10) == 65 * 65 + 20 * 20
+    assert layerwise_width(fn, 1) is None  # one row per sample: rows are formed
+    trainer = Trainer(model, loss="sparse_categorical_crossentropy")
+    # float32 values and their float64 sums: 12 bytes per value.
+    assert trainer.chunk_size == CHUNK_BUDGET_BYTES // (4625 * 12)
+    assert trainer.chunk_size > 1797  # all of load_digits in one chunk

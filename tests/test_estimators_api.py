@@ -71,6 +71,7 @@ BAD_PARAMS = [
     ("max_iter", 0),
     ("tol", -1e-3),
     ("n_iter_no_change", 0),
+    ("n_iter_no_change", "never"),
     ("early_stopping", "yes"),
     ("validation_fraction", 0.0),
     ("validation_fraction", 1.0),
@@ -377,6 +378,30 @@ def test_tol_rule_stops_without_warning():
         warnings.simplefilter("error", ConvergenceWarning)
         est.set_params(random_state=0).fit(X, y)
     assert est.n_iter_ == 1 + 4
+
+
+@pytest.mark.parametrize(
+    "Estimator, data",
+    [(LMRegressor, _regression_data), (LMClassifier, _classification_data)],
+)
+@pytest.mark.parametrize(
+    "params, patience",
+    [
+        ({}, 2),  # full batch: one deterministic, monotone LM step per epoch
+        ({"batch_size": 16}, 10),
+        ({"early_stopping": True, "validation_fraction": 0.25}, 10),
+    ],
+)
+def test_auto_patience_depends_on_batching_and_early_stopping(
+    Estimator, data, params, patience
+):
+    X, y = data()
+    # As above, a huge tol makes every epoch after the first one without
+    # improvement, so training stops after 1 + patience epochs.
+    est = Estimator(hidden=(4,), max_iter=100, tol=1e6, random_state=0, **params)
+    assert est.n_iter_no_change == "auto"
+    est.fit(X, y)
+    assert est.n_iter_ == 1 + patience
 
 
 def test_tol_rule_counts_consecutive_epochs():

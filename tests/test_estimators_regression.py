@@ -150,7 +150,8 @@ def test_sample_weights_change_the_fit():
     X, Y = _multi_target_data(n=100, seed=2)
     y = Y[:, 0]
     weights = np.exp(2 * X[:, 0])
-    est = LMRegressor(hidden=(), max_iter=20, dtype="float64", random_state=0)
+    # tol=0: train to the optimum, not to the default stopping rule.
+    est = LMRegressor(hidden=(), max_iter=20, tol=0.0, dtype="float64", random_state=0)
     _fit_quietly(est, X, y, sample_weight=weights)
     reference = LinearRegression().fit(X, y, sample_weight=weights)
     unweighted = LinearRegression().fit(X, y)

@@ -10,7 +10,7 @@ import tensorflow as tf
 from . import damping as damping_module
 from . import losses as losses_module
 from .jacobian import model_function
-from .step import LMStep, default_chunk_size
+from .step import LMStep, default_chunk_size, layerwise_width
 
 __all__ = ["LMModel"]
 
@@ -130,7 +130,13 @@ class LMModel(keras.Model):
             learning_rate,
             max_attempts,
             l2,
-            chunk_size or default_chunk_size(self._fn.n_params, q, self._fn.dtype.size),
+            chunk_size
+            or default_chunk_size(
+                self._fn.n_params,
+                q,
+                self._fn.dtype.size,
+                layerwise_width(self._fn, q),
+            ),
             geodesic=checked.geodesic,
             geodesic_ratio=checked.geodesic_ratio,
         )

@@ -16,6 +16,7 @@ from .jacobian import model_function
 from .step import (
     compiled_step,
     default_chunk_size,
+    layerwise_width,
     normal_matrix_bytes,
     physical_memory_bytes,
 )
@@ -114,7 +115,8 @@ class Trainer:
         How Jacobians are computed (:func:`~sklearn_lm.engine.jacobian.model_function`).
     chunk_size : int, optional
         Samples per chunk when accumulating the normal equations. By default
-        chosen so that a chunk's Jacobian holds about 128 MiB.
+        chosen so that a chunk's Jacobian rows (or, for the layer-by-layer
+        products of ``Dense`` chains, their temporaries) hold about 128 MiB.
     memory_limit : int, optional
         Bytes the float64 normal equations may use (``24 * n**2``); by default
         half of the physical memory. Exceeding it raises ``ValueError`` before
@@ -187,7 +189,7 @@ class Trainer:
         self.fn = model_function(model, jacobian)
         q = self.loss.residuals_per_sample(self.fn.n_outputs)
         self.chunk_size = chunk_size or default_chunk_size(
-            self.fn.n_params, q, self.fn.dtype.size
+            self.fn.n_params, q, self.fn.dtype.size, layerwise_width(self.fn, q)
         )
         self.memory_limit = memory_limit or physical_memory_bytes() // 2
         self._lam = tf.constant(self.damping.initial, tf.float64)

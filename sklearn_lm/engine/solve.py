@@ -19,12 +19,19 @@ def _all_finite(t: tf.Tensor) -> tf.Tensor:
     return tf.reduce_all(tf.math.is_finite(t))
 
 
+def _add_to_diagonal(matrix: tf.Tensor, values: tf.Tensor) -> tf.Tensor:
+    """``matrix + diag(values)`` without forming the ``n x n`` diagonal matrix."""
+    return tf.linalg.set_diag(matrix, tf.linalg.diag_part(matrix) + values)
+
+
 def _factor(matrix: tf.Tensor):
-    """Cholesky factor of ``matrix`` and whether it succeeded (else identity)."""
+    """Cholesky factor of ``matrix`` and whether it succeeded.
+
+    A failed factor holds NaNs; the solves below then return zeros and
+    ``ok = False``.
+    """
     chol = tf.linalg.cholesky(matrix)
-    ok = _all_finite(chol)
-    eye = tf.eye(tf.shape(matrix)[0], dtype=matrix.dtype)
-    return tf.where(ok, chol, eye), ok
+    return chol, _all_finite(chol)
 
 
 def _back_substitute(chol: tf.Tensor, ok: tf.Tensor, rhs: tf.Tensor):
@@ -41,7 +48,7 @@ def normal_solver(curvature, diagonal, lam):
     callable
         ``solve(rhs) -> (delta, ok)`` for ``rhs`` of shape ``(n,)``.
     """
-    chol, ok = _factor(curvature + tf.linalg.diag(lam * diagonal))
+    chol, ok = _factor(_add_to_diagonal(curvature, lam * diagonal))
     return lambda rhs: _back_substitute(chol, ok, rhs)
 
 
@@ -75,8 +82,7 @@ def gram_solver(jac, diagonal, lam, normaliser):
     inv_sqrt_d = tf.math.rsqrt(diagonal)
     scaled = jac * inv_sqrt_d[None, :]
     gram = tf.matmul(scaled, scaled, transpose_b=True)
-    gram = gram + tf.linalg.diag(tf.fill([tf.shape(gram)[0]], lam * normaliser))
-    chol, ok = _factor(gram)
+    chol, ok = _factor(_add_to_diagonal(gram, lam * normaliser))
 
     def solve(residuals):
         alpha, good = _back_substitute(chol, ok, residuals)

@@ -43,7 +43,13 @@ from .jacobian import ModelFunction
 from .products import cross
 from .solve import gram_solver, normal_solver
 
-__all__ = ["StepResult", "LMStep", "compiled_step", "default_chunk_size"]
+__all__ = [
+    "StepResult",
+    "LMStep",
+    "compiled_step",
+    "default_chunk_size",
+    "layerwise_width",
+]
 
 _F64 = tf.float64
 #: Bytes of Jacobian rows a chunk may hold (model dtype plus float64 copy).
@@ -62,9 +68,33 @@ class StepResult(NamedTuple):
     initial_loss: tf.Tensor
 
 
-def default_chunk_size(n_params: int, rows_per_sample: int, itemsize: int) -> int:
-    """Samples per chunk so that a chunk's Jacobian fits ``CHUNK_BUDGET_BYTES``."""
-    per_sample = max(1, rows_per_sample * n_params * (8 + itemsize))
+def layerwise_width(fn: ModelFunction, rows_per_sample: int) -> int | None:
+    """Values per sample of the layer-by-layer Gauss-Newton products, if used.
+
+    The products (:meth:`~sklearn_lm.engine.jacobian.DenseChain.gauss_newton`)
+    replace the ``rows_per_sample * n`` Jacobian rows of a sample when the
+    model function offers them, a sample has several residual rows, and their
+    largest temporary per sample is no wider than those rows. Returns that
+    width, or ``None`` when the Jacobian rows are formed.
+    """
+    width = getattr(fn, "structured_width", None)
+    if width is None or rows_per_sample <= 1:
+        return None
+    values = int(width())
+    return values if values <= rows_per_sample * fn.n_params else None
+
+
+def default_chunk_size(
+    n_params: int, rows_per_sample: int, itemsize: int, width: int | None = None
+) -> int:
+    """Samples per chunk so that a chunk's rows fit ``CHUNK_BUDGET_BYTES``.
+
+    A chunk holds ``rows_per_sample * n_params`` Jacobian values per sample,
+    or ``width`` values when given (see :func:`layerwise_width`), each in the
+    model's dtype and in float64.
+    """
+    values = rows_per_sample * n_params if width is None else width
+    per_sample = max(1, values * (8 + itemsize))
     return max(64, CHUNK_BUDGET_BYTES // per_sample)
 
 
@@ -129,10 +159,7 @@ class LMStep:
         # Layer-by-layer Gauss-Newton products (never the Jacobian rows) pay
         # off with several residual rows per sample: they cost about q times
         # fewer flops; used when their temporaries are no larger than the rows.
-        width = getattr(fn, "structured_width", None)
-        self.structured = (
-            width is not None and self.q > 1 and width() <= self.q * self.n
-        )
+        self.structured = layerwise_width(fn, self.q) is not None
 
     # -- chunked reductions ------------------------------------------------------
     def _reduce(self, x, y, sw, body_fn, init):
@@ -304,8 +331,12 @@ class LMStep:
 
         def normal_branch():
             h, g, loss_sum, rhs = self._normal_stats(w, x, y, sw)
-            h = h / norm + tf.linalg.diag(a * self.mask)
-            g = g / norm + a * self.mask * w64
+            h = h / norm
+            g = g / norm
+            if self.l2 != 0.0:
+                penalty = a * self.mask
+                h = tf.linalg.set_diag(h, tf.linalg.diag_part(h) + penalty)
+                g = g + penalty * w64
             d = self.damping.diagonal(tf.linalg.diag_part(h))
 
             def solve(lam_):

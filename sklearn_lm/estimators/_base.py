@@ -65,6 +65,7 @@ class BaseLM(BaseEstimator, ABC):
         "n_iter_no_change": [
             Interval(Integral, 1, None, closed="left"),
             Options(Real, {np.inf}),
+            StrOptions({"auto"}),
         ],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
@@ -222,6 +223,19 @@ class BaseLM(BaseEstimator, ABC):
     # ------------------------------------------------------------------
     # Training
     # ------------------------------------------------------------------
+    #: ``n_iter_no_change="auto"`` for full-batch epochs without early stopping.
+    _FULL_BATCH_PATIENCE = 2
+    #: ``n_iter_no_change="auto"`` otherwise (scikit-learn's default).
+    _PATIENCE = 10
+
+    def _patience(self, *, full_batch: bool) -> float:
+        """Epochs without improvement that end training (``n_iter_no_change``)."""
+        if self.n_iter_no_change != "auto":
+            return self.n_iter_no_change
+        if full_batch and not self.early_stopping:
+            return self._FULL_BATCH_PATIENCE
+        return self._PATIENCE
+
     def _fit(self, X, y, sample_weight=None, *, incremental=False, classes=None):
         """Train on ``(X, y)``: ``max_iter`` epochs, or one with ``incremental``."""
         # Size TensorFlow's thread pools to this process's CPU share (e.g. in
@@ -348,6 +362,7 @@ class BaseLM(BaseEstimator, ABC):
 
         best = {"weights": None}
         stopped_by_tol = [False]
+        patience = self._patience(full_batch=batch_size is None)
 
         def monitor(epoch: int, logs: dict) -> bool:
             loss = float(logs["loss"])
@@ -382,7 +397,7 @@ class BaseLM(BaseEstimator, ABC):
             self.best_loss_ = min(self.best_loss_, loss)
             if self.verbose:
                 print(message)
-            if not incremental and self._no_improvement_count >= self.n_iter_no_change:
+            if not incremental and self._no_improvement_count >= patience:
                 stopped_by_tol[0] = True
                 return True
             return False
@@ -418,7 +433,7 @@ class BaseLM(BaseEstimator, ABC):
                 what = "Validation score" if self.early_stopping else "Training loss"
                 print(
                     f"{what} did not improve more than tol={self.tol} for "
-                    f"{self.n_iter_no_change} consecutive epochs. Stopping."
+                    f"{patience} consecutive epochs. Stopping."
                 )
         elif stop_reason == "damping_max":
             if self.verbose:

@@ -110,9 +110,14 @@ class LMRegressor(RegressorMixin, BaseLM):
         with ``early_stopping``, when the validation score rises above the
         best so far plus ``tol``).
 
-    n_iter_no_change : int or np.inf, default=10
+    n_iter_no_change : int, np.inf or "auto", default="auto"
         Training stops after this many consecutive epochs without
-        improvement.
+        improvement. ``"auto"`` is 2 for full-batch training without
+        ``early_stopping`` and 10 otherwise: a full-batch epoch is one
+        deterministic LM step whose loss never increases, so a longer wait
+        only spends epochs on improvements smaller than ``tol``, while
+        mini-batch losses and validation scores fluctuate from epoch to
+        epoch.
 
     early_stopping : bool, default=False
         Whether to set aside ``validation_fraction`` of the training data,
@@ -253,7 +258,7 @@ class LMRegressor(RegressorMixin, BaseLM):
         learning_rate=1.0,
         max_iter=100,
         tol=1e-4,
-        n_iter_no_change=10,
+        n_iter_no_change="auto",
         early_stopping=False,
         validation_fraction=0.1,
         alpha=0.0,
