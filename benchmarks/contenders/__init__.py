@@ -164,7 +164,8 @@ _FRIEDMAN = [
         "lm-regressor",
         "LMRegressor",
         "ours:estimator",
-        "LMRegressor(hidden=(20,)), defaults (max_iter=100, tol=1e-4)",
+        "LMRegressor(hidden=(20,)), defaults (max_iter=100, tol=1e-4, "
+        "n_iter_no_change='auto': 2 epochs at full batch)",
         ours=True,
         rate=_TF32,
     ),
@@ -207,7 +208,8 @@ _DIGITS = [
         "lm-classifier",
         "LMClassifier",
         "ours:estimator",
-        "LMClassifier(hidden=(20,)), defaults (cross-entropy, max_iter=100)",
+        "LMClassifier(hidden=(20,)), defaults (cross-entropy, max_iter=100, "
+        "tol=1e-4, n_iter_no_change='auto': 2 epochs at full batch)",
         ours=True,
         rate=_TF32,
     ),
