@@ -11,6 +11,7 @@ from sklearn_lm.engine.jacobian import AutodiffFunction, DenseChain
 
 def _dense_model(dtype="float64", seed=0):
     init = lambda i: keras.initializers.GlorotUniform(seed=seed + i)  # noqa: E731
+    bias = lambda i: keras.initializers.RandomNormal(seed=seed + 10 + i)  # noqa: E731
     return keras.Sequential(
         [
             keras.Input((3,), dtype=dtype),
@@ -19,14 +20,14 @@ def _dense_model(dtype="float64", seed=0):
                 "tanh",
                 kernel_initializer=init(0),
                 dtype=dtype,
-                bias_initializer="random_normal",
+                bias_initializer=bias(0),
             ),
             keras.layers.Dense(
                 4,
                 "sigmoid",
                 kernel_initializer=init(1),
                 dtype=dtype,
-                bias_initializer="random_normal",
+                bias_initializer=bias(1),
             ),
             keras.layers.Dense(3, "softplus", kernel_initializer=init(2), dtype=dtype),
             keras.layers.Dense(2, kernel_initializer=init(3), dtype=dtype),
@@ -34,11 +35,14 @@ def _dense_model(dtype="float64", seed=0):
     )
 
 
-def _conv_model():
+def _conv_model(seed=0):
+    init = lambda i: keras.initializers.GlorotUniform(seed=seed + i)  # noqa: E731
     inputs = keras.Input((6, 6, 1), dtype="float64")
-    h = keras.layers.Conv2D(2, 3, activation="tanh", dtype="float64")(inputs)
+    h = keras.layers.Conv2D(
+        2, 3, activation="tanh", kernel_initializer=init(0), dtype="float64"
+    )(inputs)
     h = keras.layers.Flatten(dtype="float64")(h)
-    outputs = keras.layers.Dense(3, dtype="float64")(h)
+    outputs = keras.layers.Dense(3, kernel_initializer=init(1), dtype="float64")(h)
     return keras.Model(inputs, outputs)
 
 
@@ -113,10 +117,15 @@ def test_directional_curvature_matches_second_differences(kind, with_state):
             atol=1e-8,
         )
         np.testing.assert_allclose(linear[0].numpy(), fn.outputs(w, x).numpy())
-    h = 1e-4
-    expected = (
-        fn.outputs(w + h * v, x) - 2 * fn.outputs(w, x) + fn.outputs(w - h * v, x)
-    ).numpy() / h**2
+
+    def second_difference(h):
+        return (
+            fn.outputs(w + h * v, x) - 2 * fn.outputs(w, x) + fn.outputs(w - h * v, x)
+        ).numpy() / h**2
+
+    # Richardson extrapolation cancels the O(h^2) truncation error, so that
+    # a step large enough to keep round-off small (about 1e-7 here) can be used.
+    expected = (4 * second_difference(5e-4) - second_difference(1e-3)) / 3
     np.testing.assert_allclose(z.numpy(), fn.outputs(w, x).numpy(), rtol=1e-12)
     np.testing.assert_allclose(zvv.numpy(), expected, rtol=1e-5, atol=1e-6)
     assert np.abs(expected).max() > 1e-2
@@ -157,10 +166,15 @@ def test_dense_curvature_closed_form_for_each_activation(activation):
     z_state, zvv_state = fn.outputs_and_curvature(w, v, x, fn.linearization(w, x)[2])
     np.testing.assert_allclose(zvv_state.numpy(), zvv.numpy(), rtol=1e-12)
     np.testing.assert_allclose(z_state.numpy(), z.numpy(), rtol=1e-12)
-    h = 1e-4
-    expected = (
-        fn.outputs(w + h * v, x) - 2 * fn.outputs(w, x) + fn.outputs(w - h * v, x)
-    ).numpy() / h**2
+
+    def second_difference(h):
+        return (
+            fn.outputs(w + h * v, x) - 2 * fn.outputs(w, x) + fn.outputs(w - h * v, x)
+        ).numpy() / h**2
+
+    # Richardson extrapolation cancels the O(h^2) truncation error, so that
+    # a step large enough to keep round-off small (about 1e-7 here) can be used.
+    expected = (4 * second_difference(5e-4) - second_difference(1e-3)) / 3
     np.testing.assert_allclose(z.numpy(), model(x).numpy(), rtol=1e-12)
     np.testing.assert_allclose(zvv.numpy(), expected, rtol=1e-5, atol=1e-6)
 
