@@ -19,8 +19,11 @@ def _all_finite(t: tf.Tensor) -> tf.Tensor:
     return tf.reduce_all(tf.math.is_finite(t))
 
 
-def _add_to_diagonal(matrix: tf.Tensor, values: tf.Tensor) -> tf.Tensor:
-    """``matrix + diag(values)`` without forming the ``n x n`` diagonal matrix."""
+def add_to_diagonal(matrix: tf.Tensor, values: tf.Tensor) -> tf.Tensor:
+    """``matrix + diag(values)`` without forming the ``n x n`` diagonal matrix.
+
+    ``values`` is an ``(n,)`` vector or a scalar added to every diagonal entry.
+    """
     return tf.linalg.set_diag(matrix, tf.linalg.diag_part(matrix) + values)
 
 
@@ -48,7 +51,7 @@ def normal_solver(curvature, diagonal, lam):
     callable
         ``solve(rhs) -> (delta, ok)`` for ``rhs`` of shape ``(n,)``.
     """
-    chol, ok = _factor(_add_to_diagonal(curvature, lam * diagonal))
+    chol, ok = _factor(add_to_diagonal(curvature, lam * diagonal))
     return lambda rhs: _back_substitute(chol, ok, rhs)
 
 
@@ -82,7 +85,7 @@ def gram_solver(jac, diagonal, lam, normaliser):
     inv_sqrt_d = tf.math.rsqrt(diagonal)
     scaled = jac * inv_sqrt_d[None, :]
     gram = tf.matmul(scaled, scaled, transpose_b=True)
-    chol, ok = _factor(_add_to_diagonal(gram, lam * normaliser))
+    chol, ok = _factor(add_to_diagonal(gram, lam * normaliser))
 
     def solve(residuals):
         alpha, good = _back_substitute(chol, ok, residuals)

@@ -41,7 +41,7 @@ from . import damping as damping_module
 from . import losses as losses_module
 from .jacobian import ModelFunction
 from .products import cross
-from .solve import gram_solver, normal_solver
+from .solve import add_to_diagonal, gram_solver, normal_solver
 
 __all__ = [
     "StepResult",
@@ -301,7 +301,7 @@ class LMStep:
         :meth:`ModelFunction.outputs_and_curvature`: exact, no finite
         differences. Returns ``(z, rows (N, q) float64, F or None)`` with the rows
         already multiplied by ``sqrt(sample_weight)``. ``state`` is the forward
-        pass of :meth:`_rows` at the same ``w`` and ``x``, or ``None``.
+        pass of :meth:`_chunk` at the same ``w`` and ``x``, or ``None``.
         """
         z, zvv = self.fn.outputs_and_curvature(w, tf.cast(v, w.dtype), x, state)
         zvv = tf.cast(zvv, _F64)
@@ -335,7 +335,7 @@ class LMStep:
             g = g / norm
             if self.l2 != 0.0:
                 penalty = a * self.mask
-                h = tf.linalg.set_diag(h, tf.linalg.diag_part(h) + penalty)
+                h = add_to_diagonal(h, penalty)
                 g = g + penalty * w64
             d = self.damping.diagonal(tf.linalg.diag_part(h))
 
