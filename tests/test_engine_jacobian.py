@@ -245,6 +245,36 @@ def test_layerwise_gauss_newton_matches_finite_difference_jacobian(dtype):
     np.testing.assert_allclose(back.numpy(), g.numpy(), rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_weighted_rows_match_finite_difference_jacobian(dtype):
+    """``[F J | e]`` from back-propagated ``F``, against ``F`` times the FD ``J``."""
+    model = keras.Sequential(
+        [
+            keras.Input((3,), dtype=dtype),
+            keras.layers.Dense(4, "tanh", dtype=dtype, bias_initializer="ones"),
+            keras.layers.Dense(2, dtype=dtype, use_bias=False),
+        ]
+    )
+    fn = model_function(model, "dense")
+    rng = np.random.default_rng(7)
+    x = tf.constant(rng.standard_normal((9, 3)), dtype=dtype)
+    f = rng.standard_normal((9, 3, 2))
+    e = rng.standard_normal((9, 3))
+    w = fn.get_weights()
+    fn64 = model_function(_cast_model(model), "dense")
+    jac = _finite_difference_jacobian(
+        fn64, tf.cast(w, tf.float64), tf.cast(x, tf.float64)
+    )
+    expected = np.concatenate(
+        [np.einsum("cqk,ckn->cqn", f, jac), e[:, :, None]], axis=-1
+    ).reshape(-1, fn.n_params + 1)
+    _, state = fn.outputs_and_state(w, x)
+    rows = fn.weighted_rows(state, tf.constant(f), tf.constant(e))
+    assert rows.dtype == fn.dtype and rows.shape == (27, fn.n_params + 1)
+    tol = 1e-8 if dtype == "float64" else 1e-5
+    np.testing.assert_allclose(rows.numpy(), expected, atol=tol)
+
+
 def _cast_model(model):
     """A float64 copy of a Dense chain with the same weights."""
     copy = keras.Sequential(

@@ -259,3 +259,31 @@ def test_layerwise_width_and_default_chunk_of_a_digits_network():
     # float32 values and their float64 sums: 12 bytes per value.
     assert trainer.chunk_size == CHUNK_BUDGET_BYTES // (4625 * 12)
     assert trainer.chunk_size > 1797  # all of load_digits in one chunk
+
+
+def test_graph_calls_skip_grappler_for_the_call_only():
+    from tensorflow.core.protobuf import config_pb2
+    from tensorflow.python.eager import context
+
+    from sklearn_lm.engine import _call_options
+
+    def meta_optimizer_off():
+        config = config_pb2.ConfigProto()
+        options = context.context().function_call_options
+        config.ParseFromString(options.config_proto_serialized)
+        return config.graph_options.rewrite_options.disable_meta_optimizer
+
+    seen = []
+
+    def spy(value):
+        seen.append(meta_optimizer_off())
+        if value is None:
+            raise RuntimeError("failed call")
+        return value
+
+    before = meta_optimizer_off()
+    assert _call_options.call(spy, (3,)) == 3
+    with pytest.raises(RuntimeError, match="failed call"):
+        _call_options.call(spy, (None,))
+    assert seen == [True, True]
+    assert meta_optimizer_off() == before is False

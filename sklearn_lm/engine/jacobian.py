@@ -21,6 +21,8 @@ losses between attempts, which a random layer such as dropout would spoil.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -180,6 +182,20 @@ _FORWARD = {
 }
 
 
+class _Pass(NamedTuple):
+    """One ``Dense`` layer of a forward pass: ``outputs = phi(inputs @ kernel + b)``.
+
+    ``slope`` and ``bend`` are ``phi'`` and ``phi''`` at the pre-activation,
+    ``None`` for the identity (and ``bend`` wherever ``phi''`` vanishes).
+    """
+
+    inputs: tf.Tensor
+    outputs: tf.Tensor
+    kernel: tf.Tensor
+    slope: tf.Tensor | None
+    bend: tf.Tensor | None
+
+
 class DenseChain(ModelFunction):
     """Closed-form function of a chain of ``Dense`` layers.
 
@@ -205,6 +221,7 @@ class DenseChain(ModelFunction):
         )
 
     def _forward(self, w, x, keep):
+        """Outputs and, with ``keep``, one :class:`_Pass` per layer."""
         params = self.unflatten(w)
         a = tf.cast(x, self.dtype)
         trace = []
@@ -215,7 +232,17 @@ class DenseChain(ModelFunction):
                 z = z + params[bias_i]
             a_next = z if _FORWARD[act] is None else _FORWARD[act](z)
             if keep:
-                trace.append((a, z, a_next, kernel))
+                # Derivatives a caller does not use are pruned from the graph.
+                slope, bend = _DERIVATIVES[act], _SECOND_DERIVATIVES[act]
+                trace.append(
+                    _Pass(
+                        a,
+                        a_next,
+                        kernel,
+                        None if slope is None else slope(z, a_next),
+                        None if bend is None else bend(z, a_next),
+                    )
+                )
             a = a_next
         return a, trace
 
@@ -231,42 +258,38 @@ class DenseChain(ModelFunction):
 
         Per layer ``z = a W + b`` gives ``z' = a' W + a W' + b'`` and
         ``z'' = a'' W + 2 a' W'``; the activation gives ``a' = phi'(z) z'``
-        and ``a'' = phi''(z) z'^2 + phi'(z) z''``. About three forward passes,
-        two when ``state`` (the forward pass kept by :meth:`linearization`)
-        is given.
+        and ``a'' = phi''(z) z'^2 + phi'(z) z''``. ``state`` (the forward
+        pass kept by :meth:`linearization`, with ``phi'`` and ``phi''`` of
+        every layer) saves a forward pass; without it one is run first.
         """
-        params = self.unflatten(w)
         tangents = self.unflatten(v)
-        a = tf.cast(x, self.dtype)
-        a1 = a2 = None  # first and second derivative of ``a`` (zero for x)
-        for pos, (kernel_i, bias_i, act) in enumerate(self.layers):
-            kernel, d_kernel = params[kernel_i], tangents[kernel_i]
-            if state is not None:
-                a, z, a_out, _ = state[pos]
-            else:
-                z = tf.matmul(a, kernel)
-                if bias_i is not None:
-                    z = z + params[bias_i]
-            z1 = tf.matmul(a, d_kernel)
+        if state is None:
+            _, state = self._forward(w, x, keep=True)
+        # First and second derivative of each layer's input; None stands for
+        # zero (the input, and second derivatives that vanish): fewer passes.
+        a1 = a2 = None
+        for pos, (kernel_i, bias_i, _) in enumerate(self.layers):
+            inputs, _, kernel, slope, bend = state[pos]
+            d_kernel = tangents[kernel_i]
+            z1 = tf.matmul(inputs, d_kernel)
             z2 = None
             if a1 is not None:
                 z1 = z1 + tf.matmul(a1, kernel)
-                z2 = tf.matmul(a2, kernel) + 2.0 * tf.matmul(a1, d_kernel)
+                z2 = 2.0 * tf.matmul(a1, d_kernel)
+                if a2 is not None:
+                    z2 = z2 + tf.matmul(a2, kernel)
             if bias_i is not None:
                 z1 = z1 + tangents[bias_i]
-            if z2 is None:
-                z2 = tf.zeros_like(z)
-            if _FORWARD[act] is None:
-                a, a1, a2 = z, z1, z2
+            if slope is None:
+                a1, a2 = z1, z2
                 continue
-            a = a_out if state is not None else _FORWARD[act](z)
-            first = _DERIVATIVES[act](z, a)
-            second = _SECOND_DERIVATIVES[act]
-            a2 = first * z2
-            if second is not None:
-                a2 = a2 + second(z, a) * tf.square(z1)
-            a1 = first * z1
-        return a, a2
+            a2 = None if z2 is None else slope * z2
+            if bend is not None:
+                term = bend * tf.square(z1)
+                a2 = term if a2 is None else a2 + term
+            a1 = slope * z1
+        out = state[-1].outputs
+        return out, tf.zeros_like(out) if a2 is None else a2
 
     def outputs_and_jacobian(self, w, x):
         out, trace = self._forward(w, x, keep=True)
@@ -300,20 +323,19 @@ class DenseChain(ModelFunction):
         deltas = [None] * len(self.layers)
         delta = tf.cast(f, self.dtype)
         for pos in range(len(self.layers) - 1, -1, -1):
-            _, _, act = self.layers[pos]
-            _, z, a_out, kernel = trace[pos]
-            if _DERIVATIVES[act] is not None:
-                delta = delta * _DERIVATIVES[act](z, a_out)[:, None, :]
+            layer = trace[pos]
+            if layer.slope is not None:
+                delta = delta * layer.slope[:, None, :]
             deltas[pos] = delta
             if pos > 0:
-                delta = tf.einsum("cqj,ij->cqi", delta, kernel)
+                delta = tf.einsum("cqj,ij->cqi", delta, layer.kernel)
         return deltas
 
     def _inputs(self, trace):
         """Layer inputs, with a column of ones where the layer has a bias."""
         out = []
         for pos, (_, bias_i, _) in enumerate(self.layers):
-            a = trace[pos][0]
+            a = trace[pos].inputs
             if bias_i is not None:
                 a = tf.concat([a, tf.ones_like(a[:, :1])], axis=1)
             out.append(a)
@@ -395,30 +417,37 @@ class DenseChain(ModelFunction):
             g = tf.gather(g, index)
         return h, g
 
-    def _jacobian(self, out, trace):
-        k = self.n_outputs
+    def _row_blocks(self, trace, f):
+        """Blocks of ``F J`` per variable, ``(N, q, size)`` each, in order."""
+        deltas = self._deltas(trace, f)
         blocks: list[tf.Tensor | None] = [None] * len(self.variables)
-        # delta[c, o, j] = d out[c, o] / d pre-activation[c, j] of the layer.
-        delta = None
-        for pos in range(len(self.layers) - 1, -1, -1):
-            kernel_i, bias_i, act = self.layers[pos]
-            a_in, z, a_out, kernel = trace[pos]
-            deriv = _DERIVATIVES[act]
-            if delta is None:
-                eye = tf.eye(k, dtype=self.dtype)[None]
-                delta = eye if deriv is None else eye * deriv(z, a_out)[:, None, :]
-                if deriv is None:
-                    delta = tf.broadcast_to(delta, [tf.shape(z)[0], k, k])
-            elif deriv is not None:
-                delta = delta * deriv(z, a_out)[:, None, :]
-            n_rows = tf.shape(a_in)[0]
-            block = a_in[:, None, :, None] * delta[:, :, None, :]
-            blocks[kernel_i] = tf.reshape(block, [n_rows, k, -1])
+        for pos, (kernel_i, bias_i, _) in enumerate(self.layers):
+            delta = deltas[pos]
+            block = trace[pos].inputs[:, None, :, None] * delta[:, :, None, :]
+            shape = tf.shape(block)
+            blocks[kernel_i] = tf.reshape(block, [shape[0], shape[1], -1])
             if bias_i is not None:
                 blocks[bias_i] = delta
-            if pos > 0:
-                delta = tf.einsum("coj,ij->coi", delta, kernel)
-        return tf.concat(blocks, axis=-1)
+        return blocks
+
+    def weighted_rows(self, state, f, e):
+        """The rows ``[F J | e]``, ``(N q, n + 1)`` in the model's dtype.
+
+        ``F J`` comes from back-propagating ``F (N, q, k)`` (rows already
+        weighted) through the forward pass ``state`` of
+        :meth:`outputs_and_state`, so the weights and ``F`` cost a pass over
+        ``N q u`` sensitivities rather than over the ``N q n`` rows; the
+        residuals ``e (N, q)`` are the last column.
+        """
+        blocks = self._row_blocks(state, f)
+        rows = tf.concat([*blocks, tf.cast(e, self.dtype)[:, :, None]], axis=-1)
+        return tf.reshape(rows, [-1, self.n_params + 1])
+
+    def _jacobian(self, out, trace):
+        k = self.n_outputs
+        eye = tf.eye(k, dtype=self.dtype)[None]
+        eye = tf.broadcast_to(eye, [tf.shape(out)[0], k, k])
+        return tf.concat(self._row_blocks(trace, eye), axis=-1)
 
 
 class AutodiffFunction(ModelFunction):

@@ -37,10 +37,11 @@ from typing import NamedTuple
 
 import tensorflow as tf
 
+from . import _call_options
 from . import damping as damping_module
 from . import losses as losses_module
 from .jacobian import ModelFunction
-from .products import cross
+from .products import RowBlocks
 from .solve import add_to_diagonal, gram_solver, normal_solver
 
 __all__ = [
@@ -205,21 +206,6 @@ class LMStep:
         loss = tf.reduce_sum(swc * self.loss.sample_losses(yc, z))
         return tf.reshape(jac, [-1, self.n]), tf.reshape(e, [-1]), loss, state
 
-    def _project(self, jac, vec):
-        """``J^T vec`` in float64 (:func:`~sklearn_lm.engine.products.cross`).
-
-        For float32 models ``vec`` is rounded to float32 first. The rounding
-        is relative to ``vec`` itself: for residuals it is far below the
-        float32 rounding already in the model's outputs.
-        """
-        return cross(jac, tf.cast(vec, jac.dtype)[:, None])[:, 0]
-
-    def _gram_and_gradient(self, jac, e):
-        """``(J^T J, J^T e)`` in float64 from one product of ``[J | e]``."""
-        aug = tf.concat([jac, tf.cast(e, jac.dtype)[:, None]], axis=1)
-        full = cross(aug)
-        return full[: self.n, : self.n], full[: self.n, self.n]
-
     def _chunk(self, w, xc, yc, swc):
         """Linearisation of one chunk of samples.
 
@@ -231,27 +217,40 @@ class LMStep:
         Gauss-Newton products layer by layer
         (:meth:`~sklearn_lm.engine.jacobian.DenseChain.gauss_newton`).
         """
-        if self.structured:
+        if self.structured or hasattr(self.fn, "weighted_rows"):
             z, state = self.fn.outputs_and_state(w, xc)
             e, f = self.loss.linearize(yc, z)
             root = tf.sqrt(swc)
             if f is None:
-                f = tf.eye(self.k, batch_shape=[tf.shape(z)[0]], dtype=_F64)
+                f = tf.eye(self.k, dtype=_F64)[None]
             f = f * root[:, None, None]
             e = e * root[:, None]
             loss = tf.reduce_sum(swc * self.loss.sample_losses(yc, z))
-            return (
-                loss,
-                state,
-                lambda r: self.fn.transpose_times(state, f, r),
-                lambda: self.fn.gauss_newton(state, f, e),
-            )
-        jac, e, loss, state = self._rows(w, xc, yc, swc, jac_dtype=self.fn.dtype)
+            if self.structured:
+                return (
+                    loss,
+                    state,
+                    lambda r: self.fn.transpose_times(state, f, r),
+                    lambda: self.fn.gauss_newton(state, f, e),
+                )
+            # The weights and F enter the back-propagated sensitivities, and
+            # [F J | e] is written by one concatenation.
+            aug = RowBlocks(self.fn.weighted_rows(state, f, e))
+        else:
+            jac, e, loss, state = self._rows(w, xc, yc, swc, jac_dtype=self.fn.dtype)
+            aug = RowBlocks(tf.concat([jac, tf.cast(e, jac.dtype)[:, None]], axis=1))
+        # [J | e] is blocked once; J^T J and J^T e come from one product and
+        # every attempt's J^T r reuses the blocks.
+
+        def stats():
+            full = aug.gram()
+            return full[: self.n, : self.n], full[: self.n, self.n]
+
         return (
             loss,
             state,
-            lambda r: self._project(jac, tf.reshape(r, [-1])),
-            lambda: self._gram_and_gradient(jac, e),
+            lambda r: aug.transpose_times(tf.reshape(r, [-1]))[: self.n],
+            stats,
         )
 
     def _normal_stats(self, w, x, y, sw):
@@ -523,7 +522,8 @@ class _Concrete:
     Calling the one concrete function directly skips the signature matching of
     ``tf.function`` (about half a millisecond per call here); it is traced on
     the first call, not before. Arguments must be tensors of the signature's
-    dtypes.
+    dtypes. Calls skip Grappler's graph rewrites
+    (:mod:`sklearn_lm.engine._call_options`).
     """
 
     __slots__ = ("function", "_concrete")
@@ -535,7 +535,7 @@ class _Concrete:
     def __call__(self, *args):
         if self._concrete is None:
             self._concrete = self.function.get_concrete_function()
-        return self._concrete(*args)
+        return _call_options.call(self._concrete, args)
 
 
 _CACHE: collections.OrderedDict = collections.OrderedDict()
