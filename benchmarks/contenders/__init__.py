@@ -74,6 +74,15 @@ _SINC = [
         rate=_TF32,
     ),
     Contender(
+        "lm-trainer-plain",
+        "sklearn_lm Trainer (no geodesic)",
+        "ours:trainer",
+        "as sklearn_lm Trainer, without geodesic acceleration (plain LM steps)",
+        options={"geodesic": False},
+        ours=True,
+        rate=_TF32,
+    ),
+    Contender(
         "lm-trainer-b2000",
         "sklearn_lm Trainer (batch 2000)",
         "ours:trainer",

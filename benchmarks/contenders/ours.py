@@ -46,6 +46,7 @@ def trainer(
     rec: Recorder,
     batch_size: int | None = None,
     dtype: str = "float32",
+    geodesic: bool = True,
 ) -> dict:
     """Train the shared Keras network with ``sklearn_lm.engine.Trainer``.
 
@@ -57,6 +58,9 @@ def trainer(
         ``None`` for full-batch steps.
     dtype : {"float32", "float64"}, default="float32"
         Dtype of the network (same initial weights either way).
+    geodesic : bool, default=True
+        Geodesic acceleration (the engine's default); ``False`` times plain
+        Levenberg-Marquardt steps.
 
     Returns
     -------
@@ -78,7 +82,9 @@ def trainer(
     # Fletcher's scale-invariant damping with the gain-ratio rule: the setting
     # that needed the fewest steps on sinc among the engine's built-in ones;
     # geodesic acceleration is the engine's default.
-    lm = Trainer(model, loss="mse", damping=Fletcher(update="gain_ratio"))
+    lm = Trainer(
+        model, loss="mse", damping=Fletcher(update="gain_ratio"), geodesic=geodesic
+    )
     if batch_size is None:
         xt, yt = tf.constant(x), tf.constant(y)
         for _ in range(_max_steps(task, settings)):
