@@ -229,10 +229,7 @@ def test_layerwise_gauss_newton_matches_finite_difference_jacobian(dtype):
     f = rng.standard_normal((700, 2, 3))
     e = rng.standard_normal((700, 2))
     w = fn.get_weights()
-    w64 = tf.cast(w, tf.float64)
-    fn64 = model_function(_cast_model(model), "dense")
-    jac = _finite_difference_jacobian(fn64, w64, tf.cast(x, tf.float64))
-    rows = np.einsum("cqk,ckn->cqn", f, jac).reshape(-1, fn.n_params)
+    rows = _weighted_fd_rows(model, w, x, f).reshape(-1, fn.n_params)
     _, state = fn.outputs_and_state(w, x)
     h, g = fn.gauss_newton(state, tf.constant(f), tf.constant(e))
     back = fn.transpose_times(state, tf.constant(f), tf.constant(e))
@@ -261,18 +258,23 @@ def test_weighted_rows_match_finite_difference_jacobian(dtype):
     f = rng.standard_normal((9, 3, 2))
     e = rng.standard_normal((9, 3))
     w = fn.get_weights()
-    fn64 = model_function(_cast_model(model), "dense")
-    jac = _finite_difference_jacobian(
-        fn64, tf.cast(w, tf.float64), tf.cast(x, tf.float64)
-    )
     expected = np.concatenate(
-        [np.einsum("cqk,ckn->cqn", f, jac), e[:, :, None]], axis=-1
+        [_weighted_fd_rows(model, w, x, f), e[:, :, None]], axis=-1
     ).reshape(-1, fn.n_params + 1)
     _, state = fn.outputs_and_state(w, x)
     rows = fn.weighted_rows(state, tf.constant(f), tf.constant(e))
     assert rows.dtype == fn.dtype and rows.shape == (27, fn.n_params + 1)
     tol = 1e-8 if dtype == "float64" else 1e-5
     np.testing.assert_allclose(rows.numpy(), expected, atol=tol)
+
+
+def _weighted_fd_rows(model, w, x, f):
+    """``F J`` (N, q, n) with ``J`` from central differences on a float64 copy."""
+    fn64 = model_function(_cast_model(model), "dense")
+    jac = _finite_difference_jacobian(
+        fn64, tf.cast(w, tf.float64), tf.cast(x, tf.float64)
+    )
+    return np.einsum("cqk,ckn->cqn", f, jac)
 
 
 def _cast_model(model):

@@ -50,9 +50,9 @@ def cross(a: tf.Tensor, b: tf.Tensor | None = None) -> tf.Tensor:
         a = tf.cast(a, _F64)
         b = a if b is None else tf.cast(b, _F64)
         return tf.matmul(a, b, transpose_a=True)
-    a_blocks = _blocks(a)
-    b_blocks = a_blocks if b is None else _blocks(b)
-    partial = tf.matmul(a_blocks, b_blocks, transpose_a=True)
+    if b is None:
+        return RowBlocks(a).gram()
+    partial = tf.matmul(_blocks(a), _blocks(b), transpose_a=True)
     return tf.reduce_sum(tf.cast(partial, _F64), axis=0)
 
 
@@ -75,11 +75,10 @@ class RowBlocks:
 
     def gram(self) -> tf.Tensor:
         """``A^T A``, ``(p, p)`` float64 (as :func:`cross`)."""
-        a = self.values
+        product = tf.matmul(self.values, self.values, transpose_a=True)
         if not self.blocked:
-            return tf.matmul(a, a, transpose_a=True)
-        partial = tf.matmul(a, a, transpose_a=True)
-        return tf.reduce_sum(tf.cast(partial, _F64), axis=0)
+            return product
+        return tf.reduce_sum(tf.cast(product, _F64), axis=0)
 
     def transpose_times(self, vec: tf.Tensor) -> tf.Tensor:
         """``A^T vec`` for ``vec (rows,)``, ``(p,)`` float64.
