@@ -4,8 +4,9 @@ Measured rate
 -------------
 :func:`measure` times the product ``J^T J`` of a ``(20000, 61)`` matrix (the
 sinc task's Jacobian) in NumPy and in TensorFlow, float32 and float64, plus
-the blocked float32 form sklearn_lm's engine uses (blocks of 512 rows, each
-block's product in float32, the sum in float64). The rate is
+the blocked float32 form sklearn_lm's engine uses
+(:class:`sklearn_lm.engine.products.RowBlocks`: blocks of at most 512 rows,
+each block's product in float32, the sum in float64). The rate is
 ``2 m n**2 / time`` (what a general matrix product performs; ``J^T J`` is
 symmetric, so half of it would do) from the median of repeated runs.
 
@@ -39,7 +40,6 @@ import time
 __all__ = ["lm_step_flops", "measure"]
 
 SHAPE = (20_000, 61)
-ENGINE_BLOCK_ROWS = 512
 
 
 def lm_step_flops(m: int, n: int, q: int = 1, attempts: float = 1.0) -> float:
@@ -115,13 +115,9 @@ def measure(shape: tuple[int, int] = SHAPE) -> dict:
         t = tf.constant(a)
         rates[f"tf_{dtype}"] = flops / _median_time(lambda t=t: gram(t).numpy()) / 1e9
 
-    pad = (-m) % ENGINE_BLOCK_ROWS
+    from sklearn_lm.engine.products import RowBlocks
 
-    @tf.function
-    def blocked(v):
-        blocks = tf.reshape(tf.pad(v, [[0, pad], [0, 0]]), [-1, ENGINE_BLOCK_ROWS, n])
-        partial = tf.matmul(blocks, blocks, transpose_a=True)
-        return tf.reduce_sum(tf.cast(partial, tf.float64), axis=0)
+    blocked = tf.function(lambda v: RowBlocks(v).gram())
 
     t32 = tf.constant(base.astype("float32"))
     rates["tf_float32_blocked"] = (

@@ -179,7 +179,8 @@ def _costmodel(rates: dict | None) -> list[str]:
                 _num(rates.get("tf_float64"), ".1f"),
             ],
             [
-                "TensorFlow, 512-row blocks summed in float64 (the engine's form)",
+                "TensorFlow, blocks of at most 512 rows summed in float64 "
+                "(the engine's form)",
                 _num(rates.get("tf_float32_blocked"), ".1f"),
                 "n/a",
             ],

@@ -291,3 +291,51 @@ def _cast_model(model):
     for ours, theirs in zip(copy.weights, model.weights, strict=True):
         ours.assign(np.asarray(theirs.numpy(), dtype=np.float64))
     return copy
+
+
+@pytest.mark.parametrize("n_inputs, first_bias", [(2, True), (6, True), (3, False)])
+def test_prepared_inputs_give_the_same_values_and_derivatives(n_inputs, first_bias):
+    """``prepare_inputs`` (the first layer's bias inside its matrix product)."""
+    init = keras.initializers.RandomNormal(seed=4)
+    model = keras.Sequential(
+        [
+            keras.Input((n_inputs,), dtype="float64"),
+            keras.layers.Dense(
+                5, "tanh", use_bias=first_bias, bias_initializer=init, dtype="float64"
+            ),
+            keras.layers.Dense(2, bias_initializer=init, dtype="float64"),
+        ]
+    )
+    fn = model_function(model, "dense")
+    rng = np.random.default_rng(9)
+    x = tf.constant(rng.standard_normal((8, n_inputs)))
+    prepared = fn.prepare_inputs(x)
+    assert (prepared is x) == (not first_bias)
+    w = fn.get_weights()
+    v = tf.constant(rng.standard_normal(fn.n_params))
+    f = tf.constant(rng.standard_normal((8, 3, 2)))
+    e = tf.constant(rng.standard_normal((8, 3)))
+
+    z, jac, state = fn.linearization(w, prepared)
+    np.testing.assert_allclose(z.numpy(), model(x).numpy(), rtol=1e-12)
+    np.testing.assert_allclose(
+        jac.numpy(), _finite_difference_jacobian(fn, w, x), rtol=1e-6, atol=1e-8
+    )
+    np.testing.assert_allclose(
+        fn.outputs(w, prepared).numpy(), model(x).numpy(), rtol=1e-12
+    )
+    _, raw_state = fn.outputs_and_state(w, x)
+    for got, want in [
+        (
+            fn.outputs_and_curvature(w, v, prepared, state)[1],
+            fn.outputs_and_curvature(w, v, x, raw_state)[1],
+        ),
+        (
+            fn.outputs_and_curvature(w, v, prepared)[1],
+            fn.outputs_and_curvature(w, v, x)[1],
+        ),
+        (fn.weighted_rows(state, f, e), fn.weighted_rows(raw_state, f, e)),
+        (fn.gauss_newton(state, f, e)[0], fn.gauss_newton(raw_state, f, e)[0]),
+        (fn.transpose_times(state, f, e), fn.transpose_times(raw_state, f, e)),
+    ]:
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-12, atol=1e-12)

@@ -209,29 +209,45 @@ class LMStep:
     def _chunk(self, w, xc, yc, swc):
         """Linearisation of one chunk of samples.
 
-        Returns ``(loss, state, project, stats)``: the weighted loss sum,
-        the model function's forward pass, ``project(r)`` = ``Jhat^T r``
-        (float64) for weighted residual rows ``r (N, q)``, and ``stats()`` =
-        ``(Jhat^T Jhat, Jhat^T e)`` (float64). With :attr:`structured`, the
-        Jacobian rows are never formed: the model function sums the
-        Gauss-Newton products layer by layer
+        Returns ``(loss, state, project, stats, curvature_rows)``: the
+        weighted loss sum, the model function's forward pass, ``project(r)`` =
+        ``Jhat^T r`` (float64) for weighted residual rows ``r (N, q)``,
+        ``stats()`` = ``(Jhat^T Jhat, Jhat^T e)`` (float64), and
+        ``curvature_rows(v)``, the weighted rows of ``F z_vv`` along ``v``
+        (see :meth:`_second_order_rows`), ready for ``project``. With
+        :attr:`structured`, the Jacobian rows are never formed: the model
+        function sums the Gauss-Newton products layer by layer
         (:meth:`~sklearn_lm.engine.jacobian.DenseChain.gauss_newton`).
         """
         if self.structured or hasattr(self.fn, "weighted_rows"):
             z, state = self.fn.outputs_and_state(w, xc)
             e, f = self.loss.linearize(yc, z)
             root = tf.sqrt(swc)
-            if f is None:
+            plain = f is None
+            if plain:
                 f = tf.eye(self.k, dtype=_F64)[None]
             f = f * root[:, None, None]
             e = e * root[:, None]
             loss = tf.reduce_sum(swc * self.loss.sample_losses(yc, z))
+            # Computed here, outside the attempt loop, and reused by every
+            # attempt's geodesic acceleration (pruned when unused).
+            root_model = tf.cast(root, self.fn.dtype)[:, None]
+
+            def curvature_rows(v):
+                zvv = self.fn.outputs_and_curvature(
+                    w, tf.cast(v, self.fn.dtype), xc, state
+                )[1]
+                if plain:  # F is the identity: the rows stay in the model's dtype
+                    return zvv * root_model
+                return tf.einsum("cqk,ck->cq", f, tf.cast(zvv, _F64))
+
             if self.structured:
                 return (
                     loss,
                     state,
                     lambda r: self.fn.transpose_times(state, f, r),
                     lambda: self.fn.gauss_newton(state, f, e),
+                    curvature_rows,
                 )
             # The weights and F enter the back-propagated sensitivities, and
             # [F J | e] is written by one concatenation.
@@ -239,6 +255,10 @@ class LMStep:
         else:
             jac, e, loss, state = self._rows(w, xc, yc, swc, jac_dtype=self.fn.dtype)
             aug = RowBlocks(tf.concat([jac, tf.cast(e, jac.dtype)[:, None]], axis=1))
+
+            def curvature_rows(v):
+                return self._second_order_rows(w, v, xc, yc, swc, state)[1]
+
         # [J | e] is blocked once; J^T J and J^T e come from one product and
         # every attempt's J^T r reuses the blocks.
 
@@ -251,6 +271,7 @@ class LMStep:
             state,
             lambda r: aug.transpose_times(tf.reshape(r, [-1]))[: self.n],
             stats,
+            curvature_rows,
         )
 
     def _normal_stats(self, w, x, y, sw):
@@ -265,15 +286,15 @@ class LMStep:
         float32 sum over all samples cancels too much.
         """
         if not self.chunked:
-            loss, state, project, stats = self._chunk(w, x, y, sw)
+            loss, _, project, stats, curvature_rows = self._chunk(w, x, y, sw)
 
             def second_order(v):
-                return project(self._second_order_rows(w, v, x, y, sw, state)[1])
+                return project(curvature_rows(v))
 
             return (*stats(), loss, second_order)
 
         def body(xc, yc, swc):
-            loss, _, _, stats = self._chunk(w, xc, yc, swc)
+            loss, _, _, stats, _ = self._chunk(w, xc, yc, swc)
             return (*stats(), loss)
 
         init = (
@@ -284,9 +305,8 @@ class LMStep:
 
         def second_order(v):
             def chunk_rhs(xc, yc, swc):
-                _, state, project, _ = self._chunk(w, xc, yc, swc)
-                rows = self._second_order_rows(w, v, xc, yc, swc, state)[1]
-                return (project(rows),)
+                _, _, project, _, curvature_rows = self._chunk(w, xc, yc, swc)
+                return (project(curvature_rows(v)),)
 
             init = (tf.zeros([self.n], _F64),)
             return self._reduce(x, y, sw, chunk_rhs, init)[0]
@@ -310,8 +330,12 @@ class LMStep:
 
     # -- public graph functions --------------------------------------------------
     def objective(self, w, x, y, sw):
-        """Loss (float64) at ``w`` including the L2 term."""
-        norm = tf.cast(tf.shape(x)[0], _F64) * self.c
+        """Loss (float64) at ``w`` including the L2 term.
+
+        ``x`` may be the model function's prepared inputs
+        (:meth:`~sklearn_lm.engine.jacobian.ModelFunction.prepare_inputs`).
+        """
+        norm = tf.cast(tf.shape(y)[0], _F64) * self.c
         return self._loss_sum(w, x, y, sw) / norm + self._penalty(w)
 
     def _penalty(self, w):
@@ -322,7 +346,10 @@ class LMStep:
 
     def step(self, w, lam, nu, x, y, sw) -> StepResult:
         """One LM step with retries (see the module docstring)."""
-        n_rows = tf.shape(x)[0]
+        n_rows = tf.shape(y)[0]
+        if not self.chunked:
+            # Evaluated once per step and once per attempt: prepared once.
+            x = self.fn.prepare_inputs(x)
         norm = tf.cast(n_rows, _F64) * self.c
         w64 = tf.cast(w, _F64)
         a = 2.0 * self.l2 / self.s
