@@ -1,5 +1,9 @@
 """One LM step against a NumPy solve of the same damped system."""
 
+import os
+import subprocess
+import sys
+
 import keras
 import numpy as np
 import pytest
@@ -198,6 +202,39 @@ def test_singular_system_is_rejected_without_nan():
     for b, v in zip(before, model.trainable_variables, strict=True):
         np.testing.assert_array_equal(b, v.numpy())
     assert np.isfinite(logs["loss"])
+
+
+_SILENT_SCRIPT = """
+import numpy as np, keras, tensorflow as tf
+from sklearn_lm.engine import Trainer, damping
+
+class Singular(damping.Damping):
+    def diagonal(self, curvature_diagonal):
+        return tf.zeros_like(curvature_diagonal)
+
+keras.utils.set_random_seed(0)
+model = keras.Sequential(
+    [keras.Input((2,)), keras.layers.Dense(3, "tanh"), keras.layers.Dense(2)]
+)
+trainer = Trainer(model, "mse", Singular(initial=1.0, max_value=1e6), max_attempts=3)
+logs = trainer.train_step(np.zeros((10, 2)), np.ones((10, 2)))
+print("RESULT", logs["accepted"], logs["attempts"])
+"""
+
+
+def test_rejected_factorisation_prints_nothing():
+    """TensorFlow's own warnings shown (log level 0): a failed solve is silent."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="0", KERAS_BACKEND="tensorflow")
+    proc = subprocess.run(
+        [sys.executable, "-c", _SILENT_SCRIPT],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "RESULT False 3" in proc.stdout
+    assert "Cholesky" not in proc.stderr and "Cholesky" not in proc.stdout
 
 
 def test_damping_max_is_a_stopping_reason():

@@ -3,13 +3,14 @@
 :func:`solve_normal` and :func:`solve_gram` return ``(delta, ok)``; the
 ``*_solver`` functions factor once and return a function that does the same
 for any right-hand side. ``ok`` is False when the Cholesky factorisation
-failed (TensorFlow then returns NaNs) or the step is not finite; ``delta``
+failed (the factor then holds NaNs) or the step is not finite; ``delta``
 is then zero. The caller treats that as a rejected attempt and raises the
 damping.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import tensorflow as tf
 
 __all__ = ["solve_normal", "solve_gram", "normal_solver", "gram_solver"]
@@ -31,9 +32,19 @@ def _factor(matrix: tf.Tensor):
     """Cholesky factor of ``matrix`` and whether it succeeded.
 
     A failed factor holds NaNs; the solves below then return zeros and
-    ``ok = False``.
+    ``ok = False``. TensorFlow's CPU kernel logs a warning whenever a
+    factorisation fails, so a matrix whose diagonal is not finite and
+    positive (a column of ``J`` that vanishes, with no damping on it, or
+    non-finite values) is not factored at all: its attempt is rejected
+    silently.
     """
-    chol = tf.linalg.cholesky(matrix)
+    diag = tf.linalg.diag_part(matrix)
+    plausible = tf.reduce_all(diag > 0.0) & tf.reduce_all(tf.math.is_finite(diag))
+    chol = tf.cond(
+        plausible,
+        lambda: tf.linalg.cholesky(matrix),
+        lambda: tf.fill(tf.shape(matrix), tf.constant(np.nan, matrix.dtype)),
+    )
     return chol, _all_finite(chol)
 
 
