@@ -1,13 +1,12 @@
 """One LM step against a NumPy solve of the same damped system."""
 
 import os
-import subprocess
-import sys
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from _python import run_python
 
 from sklearn_lm.engine import Trainer, damping
 
@@ -225,14 +224,7 @@ print("RESULT", logs["accepted"], logs["attempts"])
 def test_rejected_factorisation_prints_nothing():
     """TensorFlow's own warnings shown (log level 0): a failed solve is silent."""
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="0", KERAS_BACKEND="tensorflow")
-    proc = subprocess.run(
-        [sys.executable, "-c", _SILENT_SCRIPT],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    proc = run_python(_SILENT_SCRIPT, env)
     assert "RESULT False 3" in proc.stdout
     assert "Cholesky" not in proc.stderr and "Cholesky" not in proc.stdout
 

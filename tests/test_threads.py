@@ -2,11 +2,10 @@
 
 import json
 import os
-import subprocess
-import sys
 import textwrap
 
 import pytest
+from _python import run_python
 
 from sklearn_lm import _threads
 
@@ -66,14 +65,7 @@ def _run(**env_vars):
     env.update(env_vars)
     env.setdefault("KERAS_BACKEND", "tensorflow")
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    proc = subprocess.run(
-        [sys.executable, "-c", _SCRIPT],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    proc = run_python(_SCRIPT, env)
     line = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")][-1]
     return json.loads(line[len("RESULT ") :])
 
