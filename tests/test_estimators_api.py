@@ -65,6 +65,10 @@ BAD_PARAMS = [
     ("damping_max", -1.0),
     ("max_attempts", 0),
     ("max_attempts", 1.5),
+    ("solver", "lu"),
+    ("solver", None),
+    ("cg_max_iter", 0),
+    ("cg_max_iter", 2.5),
     ("batch_size", 0),
     ("batch_size", "auto"),
     ("learning_rate", 0.0),
@@ -647,3 +651,22 @@ def test_damping_update_selects_the_rule():
     np.testing.assert_allclose(exponents, np.round(exponents), atol=1e-9)
     exponents = np.log10(np.asarray(ratio.damping_curve_) / 1e-3)
     assert np.max(np.abs(exponents - np.round(exponents))) > 1e-3
+
+
+@pytest.mark.parametrize(
+    "hidden, auto_is",
+    [((8,), "direct"), ((3, 300), "cg")],  # 41 and 1513 weights on 3 features
+)
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_auto_solver_is_direct_for_small_and_cg_for_large_networks(hidden, auto_is):
+    X, y = _regression_data()
+    other = {"direct": "cg", "cg": "direct"}[auto_is]
+    fits = {
+        solver: LMRegressor(
+            hidden=hidden, max_iter=3, random_state=0, solver=solver
+        ).fit(X, y)
+        for solver in ("auto", auto_is, other)
+    }
+    auto, same, different = (fits[k].predict(X) for k in ("auto", auto_is, other))
+    np.testing.assert_array_equal(auto, same)
+    assert not np.allclose(auto, different, rtol=1e-6)

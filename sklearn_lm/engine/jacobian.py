@@ -178,6 +178,43 @@ class ModelFunction:
             )
         return z, outer.jvp(jv, unconnected_gradients=zero)
 
+    # -- products with the Jacobian (used by the conjugate-gradient solver) ----
+    def outputs_and_state(self, w: tf.Tensor, x: tf.Tensor):
+        """Return ``(z, state)``: outputs ``(N, k)`` and a forward-pass state.
+
+        ``state`` may be passed to :meth:`jvp`, :meth:`vjp` and
+        :meth:`outputs_and_curvature` at the same ``w`` and ``x``. This
+        default keeps none (``None``).
+        """
+        return self.outputs(w, x), None
+
+    def jvp(self, w: tf.Tensor, v: tf.Tensor, x: tf.Tensor, state=None) -> tf.Tensor:
+        """``J v``: derivative of the outputs along ``v``, ``(N, k)``.
+
+        In the model's dtype. This default uses forward-mode automatic
+        differentiation (one forward pass); ``state`` is not used.
+        """
+        with tf.autodiff.ForwardAccumulator(w, tf.cast(v, w.dtype)) as acc:
+            z = self.outputs(w, x)
+        return acc.jvp(z, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+
+    def vjp(self, w: tf.Tensor, u: tf.Tensor, x: tf.Tensor, state=None) -> tf.Tensor:
+        """``J^T u`` for output cotangents ``u (N, k)``: an ``(n,)`` vector, float64.
+
+        This default uses reverse-mode automatic differentiation (one forward
+        and one backward pass, in the model's dtype); ``state`` is not used.
+        """
+        with tf.GradientTape(watch_accessed_variables=False) as tape:
+            tape.watch(w)
+            z = self.outputs(w, x)
+        grad = tape.gradient(
+            z,
+            w,
+            output_gradients=tf.cast(u, z.dtype),
+            unconnected_gradients=tf.UnconnectedGradients.ZERO,
+        )
+        return tf.cast(grad, tf.float64)
+
 
 def _has_outputs(model) -> bool:
     try:
@@ -350,7 +387,26 @@ class DenseChain(ModelFunction):
         pass kept by :meth:`linearization`, with ``phi'`` and ``phi''`` of
         every layer) saves a forward pass; without it one is run first.
         """
-        tangents = self.unflatten(v)
+        out, _, second = self._directional(w, v, x, state, second=True)
+        return out, tf.zeros_like(out) if second is None else second
+
+    def jvp(self, w, v, x, state=None):
+        """Closed form of ``J v`` (the first derivative of
+        :meth:`outputs_and_curvature`), reusing ``state`` when given."""
+        return self._directional(w, v, x, state, second=False)[1]
+
+    def vjp(self, w, u, x, state=None):
+        """``J^T u`` by back-propagation through ``state`` (run when ``None``);
+        sums over samples in float64 as in :meth:`transpose_times`."""
+        if state is None:
+            _, state = self._forward(w, x, keep=True)
+        u = tf.convert_to_tensor(u)
+        return self.transpose_times(state, u[:, None, :], tf.ones_like(u[:, :1]))
+
+    def _directional(self, w, v, x, state, second):
+        """Outputs and their first (and, with ``second``, second) derivative
+        along ``v``; a second derivative that vanishes is ``None``."""
+        tangents = self.unflatten(tf.cast(v, self.dtype))
         if state is None:
             _, state = self._forward(w, x, keep=True)
         # First and second derivative of each layer's input; None stands for
@@ -368,21 +424,21 @@ class DenseChain(ModelFunction):
             z2 = None
             if a1 is not None:
                 z1 = z1 + tf.matmul(a1, kernel)
-                z2 = 2.0 * tf.matmul(a1, d_kernel)
-                if a2 is not None:
-                    z2 = z2 + tf.matmul(a2, kernel)
+                if second:
+                    z2 = 2.0 * tf.matmul(a1, d_kernel)
+                    if a2 is not None:
+                        z2 = z2 + tf.matmul(a2, kernel)
             if d_bias is not None:
                 z1 = z1 + d_bias
             if slope is None:
                 a1, a2 = z1, z2
                 continue
             a2 = None if z2 is None else slope * z2
-            if bend is not None:
+            if second and bend is not None:
                 term = bend * tf.square(z1)
                 a2 = term if a2 is None else a2 + term
             a1 = slope * z1
-        out = state[-1].outputs
-        return out, tf.zeros_like(out) if a2 is None else a2
+        return state[-1].outputs, a1, a2
 
     def outputs_and_jacobian(self, w, x):
         out, trace = self._forward(w, x, keep=True)
@@ -457,6 +513,22 @@ class DenseChain(ModelFunction):
         r = tf.cast(r, self.dtype)
         parts = [
             tf.reshape(cross(b, tf.einsum("cqu,cq->cu", d, r)), [-1])
+            for b, d in zip(self._inputs(state), deltas, strict=True)
+        ]
+        vec = tf.concat(parts, axis=0)
+        index = self._flat_order()
+        return vec if index is None else tf.gather(vec, index)
+
+    def gauss_newton_diagonal(self, state, f):
+        """``diag(J^T F^T F J)`` (float64, ``(n,)``) without forming ``F J``.
+
+        The entry of input ``i`` and unit ``j`` of a layer is
+        ``sum_c b[c, i]**2 sum_r D[c, r, j]**2`` (see :meth:`gauss_newton`):
+        one product of ``(N, d + 1)`` by ``(N, u)`` values per layer.
+        """
+        deltas = self._deltas(state, f)
+        parts = [
+            tf.reshape(cross(tf.square(b), tf.reduce_sum(tf.square(d), axis=1)), [-1])
             for b, d in zip(self._inputs(state), deltas, strict=True)
         ]
         vec = tf.concat(parts, axis=0)

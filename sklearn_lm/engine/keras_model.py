@@ -90,6 +90,9 @@ class LMModel(keras.Model):
         chunk_size: int | None = None,
         geodesic: bool = True,
         geodesic_ratio: float = 0.75,
+        solver: str = "direct",
+        cg_max_iter: int = 5,
+        cg_rtol: float = 1e-3,
         metrics: list | None = None,
         weighted_metrics: list | None = None,
         run_eagerly: bool = False,
@@ -100,7 +103,7 @@ class LMModel(keras.Model):
         ----------
         loss, damping, learning_rate, max_attempts, l2, jacobian, chunk_size
             As for :class:`~sklearn_lm.engine.Trainer`.
-        geodesic, geodesic_ratio
+        geodesic, geodesic_ratio, solver, cg_max_iter, cg_rtol
             As for :class:`~sklearn_lm.engine.Trainer`.
         metrics, weighted_metrics, run_eagerly
             As for ``keras.Model.compile``. No optimizer is used.
@@ -118,6 +121,9 @@ class LMModel(keras.Model):
             chunk_size=chunk_size,
             geodesic=geodesic,
             geodesic_ratio=geodesic_ratio,
+            solver=solver,
+            cg_max_iter=cg_max_iter,
+            cg_rtol=cg_rtol,
         )
         self.lm_loss = checked.loss
         self.lm_damping = checked.damping
@@ -139,6 +145,9 @@ class LMModel(keras.Model):
             ),
             geodesic=checked.geodesic,
             geodesic_ratio=checked.geodesic_ratio,
+            solver=checked.solver,
+            cg_max_iter=checked.cg_max_iter,
+            cg_rtol=checked.cg_rtol,
         )
         self._lam = tf.Variable(
             self.lm_damping.initial, dtype=tf.float64, trainable=False

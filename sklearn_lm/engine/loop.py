@@ -132,6 +132,23 @@ class Trainer:
         several times on curved problems. See :mod:`sklearn_lm.engine.step`.
     geodesic_ratio : float, default=0.75
         The acceleration is used only when ``2 |a| / |v|`` is at most this.
+    solver : {"direct", "cg"}, default="direct"
+        How each damped system is solved. ``"direct"`` forms it in float64
+        (the ``n x n`` normal equations, or the Gram form for batches with
+        fewer residuals than weights) and factors it by Cholesky: exact, with
+        ``O(n**3)`` work per attempt and ``24 n**2`` bytes. ``"cg"`` runs at
+        most ``cg_max_iter`` iterations of (Jacobi-preconditioned) conjugate
+        gradients on Gauss-Newton-vector products, each about one forward and
+        one backward pass over the batch: no ``n x n`` matrix, no Jacobian
+        rows, memory ``O(N)`` activations plus ``O(n)`` vectors -- the choice
+        for networks with thousands of weights, where factoring dominates
+        (see :func:`~sklearn_lm.engine.solve.cg_solver`). Its steps are
+        shorter than exact LM steps, so it may take more of them.
+    cg_max_iter : int, default=5
+        Most conjugate-gradient iterations per solve (``solver="cg"``).
+    cg_rtol : float, default=1e-3
+        Conjugate gradients stop once the residual norm is at most this times
+        the right-hand side's (``solver="cg"``).
 
     Notes
     -----
@@ -169,8 +186,18 @@ class Trainer:
         memory_limit: int | None = None,
         geodesic: bool = True,
         geodesic_ratio: float = 0.75,
+        solver: str = "direct",
+        cg_max_iter: int = 5,
+        cg_rtol: float = 1e-3,
     ):
         self.model = model
+        if solver not in ("direct", "cg"):
+            raise ValueError(
+                f"solver must be 'direct' or 'cg'. Received: solver={solver!r}"
+            )
+        self.solver = solver
+        self.cg_max_iter = _check_number("cg_max_iter", cg_max_iter, 1, integer=True)
+        self.cg_rtol = _check_number("cg_rtol", cg_rtol, 0, inclusive=False)
         if not isinstance(geodesic, bool | np.bool_):
             raise TypeError(f"geodesic must be a bool. Received: geodesic={geodesic!r}")
         self.geodesic = bool(geodesic)
@@ -282,11 +309,16 @@ class Trainer:
                 form=form,
                 geodesic=self.geodesic,
                 geodesic_ratio=self.geodesic_ratio,
+                solver=self.solver,
+                cg_max_iter=self.cg_max_iter,
+                cg_rtol=self.cg_rtol,
             )
         return self._compiled[key]
 
     def _check_memory(self, batch_rows: int) -> None:
         q = self.loss.residuals_per_sample(self.fn.n_outputs)
+        if self.solver == "cg":
+            return  # conjugate gradients: no n x n matrix
         if batch_rows * q < self.fn.n_params and self.l2 == 0:
             return  # only the Gram form is used: no n x n matrix
         need = normal_matrix_bytes(self.fn.n_params)
@@ -294,9 +326,10 @@ class Trainer:
             raise ValueError(
                 f"The model has {self.fn.n_params} weights: the float64 normal "
                 f"equations need about {need / 2**30:.1f} GiB, more than "
-                f"memory_limit={self.memory_limit} bytes. Use a smaller model, or "
-                "a batch_size with batch_size * residuals_per_sample < n_weights "
-                "(and l2=0) so that the Gram form is used."
+                f"memory_limit={self.memory_limit} bytes. Use solver='cg', a "
+                "smaller model, or a batch_size with batch_size * "
+                "residuals_per_sample < n_weights (and l2=0) so that the Gram "
+                "form is used."
             )
 
     # -- one step ----------------------------------------------------------------

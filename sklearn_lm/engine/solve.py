@@ -2,7 +2,9 @@
 
 :func:`solve_normal` and :func:`solve_gram` return ``(delta, ok)``; the
 ``*_solver`` functions factor once and return a function that does the same
-for any right-hand side. ``ok`` is False when the Cholesky factorisation
+for any right-hand side. :func:`cg_solver` solves the same normal system
+inexactly, by conjugate gradients on curvature-vector products, without
+forming it. ``ok`` is False when the Cholesky factorisation
 failed (the factor then holds NaNs) or the step is not finite; ``delta``
 is then zero. The caller treats that as a rejected attempt and raises the
 damping.
@@ -13,7 +15,13 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-__all__ = ["solve_normal", "solve_gram", "normal_solver", "gram_solver"]
+__all__ = [
+    "solve_normal",
+    "solve_gram",
+    "normal_solver",
+    "gram_solver",
+    "cg_solver",
+]
 
 
 def _all_finite(t: tf.Tensor) -> tf.Tensor:
@@ -127,3 +135,68 @@ def solve_gram(jac, residuals, diagonal, lam, normaliser):
         float64 scalar.
     """
     return gram_solver(jac, diagonal, lam, normaliser)(residuals)
+
+
+def cg_solver(curvature_times, diagonal, lam, max_iter, rtol):
+    """Inexact solves of ``(H + lam * diag(d)) delta = rhs`` by conjugate gradients.
+
+    ``H`` is never formed: each iteration costs one ``curvature_times(v) =
+    H v``. Iteration stops after ``max_iter`` products, or when the residual
+    norm is at most ``rtol`` times the right-hand side's, or when a direction
+    of non-positive curvature appears (then the last iterate is kept). Every
+    iterate of conjugate gradients started from zero decreases the quadratic
+    model, so a truncated solve is still a descent step, shorter than the
+    exact one.
+
+    Parameters
+    ----------
+    curvature_times : callable
+        ``v (n,) -> H v (n,)``, float64, for symmetric positive
+        semi-definite ``H``.
+    diagonal : tf.Tensor
+        ``(n,)`` positive damping diagonal ``d``, float64.
+    lam : tf.Tensor
+        Damping factor, float64 scalar.
+    max_iter : int
+        Most curvature products per solve.
+    rtol : float
+        Relative residual at which iteration stops.
+
+    Returns
+    -------
+    callable
+        ``solve(rhs) -> (delta, ok)``, float64; ``ok`` is False (and
+        ``delta`` zero) when the result is not finite or no iteration made
+        progress.
+    """
+    damp = lam * diagonal
+
+    def times(v):
+        return curvature_times(v) + damp * v
+
+    def solve(rhs):
+        rhs = tf.convert_to_tensor(rhs, tf.float64)
+        rr = tf.reduce_sum(rhs * rhs)
+        limit = tf.constant(float(rtol) ** 2, tf.float64) * rr
+
+        def cond(i, x, r, p, rr, done):
+            return tf.logical_and(i < max_iter, tf.logical_not(done))
+
+        def body(i, x, r, p, rr, done):
+            ap = times(p)
+            pap = tf.reduce_sum(p * ap)
+            usable = tf.logical_and(pap > 0.0, tf.math.is_finite(pap))
+            alpha = tf.where(usable, rr / tf.where(usable, pap, 1.0), 0.0)
+            x = x + alpha * p
+            r = r - alpha * ap
+            rr_next = tf.reduce_sum(r * r)
+            p = r + rr_next / rr * p
+            done = tf.logical_or(tf.logical_not(usable), rr_next <= limit)
+            return i + 1, x, r, p, rr_next, done
+
+        init = (tf.constant(0), tf.zeros_like(rhs), rhs, rhs, rr, rr <= limit)
+        _, x, _, _, _, _ = tf.while_loop(cond, body, init)
+        ok = _all_finite(x) & tf.reduce_any(x != 0.0)
+        return tf.where(ok, x, tf.zeros_like(x)), ok
+
+    return solve

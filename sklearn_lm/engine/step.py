@@ -42,7 +42,7 @@ from . import damping as damping_module
 from . import losses as losses_module
 from .jacobian import ModelFunction
 from .products import RowBlocks
-from .solve import add_to_diagonal, gram_solver, normal_solver
+from .solve import add_to_diagonal, cg_solver, gram_solver, normal_solver
 
 __all__ = [
     "StepResult",
@@ -124,6 +124,18 @@ class LMStep:
         docstring).
     geodesic_ratio : float, default=0.75
         Largest ``2 |a| / |v|`` for which the acceleration is used.
+    solver : {"direct", "cg"}, default="direct"
+        ``"direct"`` forms the damped system (normal or Gram form) and
+        factors it. ``"cg"`` solves the normal form inexactly by conjugate
+        gradients on Gauss-Newton-vector products
+        (:func:`~sklearn_lm.engine.solve.cg_solver`): no ``n x n`` matrix and
+        no Jacobian rows, each product costs about one forward and one
+        backward pass over the batch (:meth:`_cg_products`). ``form`` and
+        ``chunk_size`` do not apply to it.
+    cg_max_iter : int, default=5
+        Most conjugate-gradient iterations per solve (``solver="cg"``).
+    cg_rtol : float, default=1e-3
+        Relative residual at which conjugate gradients stop.
     """
 
     def __init__(
@@ -139,8 +151,14 @@ class LMStep:
         form: str = "auto",
         geodesic: bool = False,
         geodesic_ratio: float = 0.75,
+        solver: str = "direct",
+        cg_max_iter: int = 5,
+        cg_rtol: float = 1e-3,
     ):
         self.fn = fn
+        self.solver = solver
+        self.cg_max_iter = int(cg_max_iter)
+        self.cg_rtol = float(cg_rtol)
         self.geodesic = bool(geodesic)
         self.geodesic_ratio = float(geodesic_ratio)
         self.chunked = bool(chunked)
@@ -424,11 +442,114 @@ class LMStep:
                 second_order,
             )
 
+        if self.solver == "cg":
+            return StepResult(*self._cg_attempts(w, lam, nu, x, y, sw, norm))
         if self.form == "normal":
             return StepResult(*normal_branch())
         if self.form == "gram":
             return StepResult(*gram_branch())
         return StepResult(*tf.cond(use_gram, gram_branch, normal_branch))
+
+    def _cg_products(self, w, x, y, sw):
+        """Loss sum and closures for the conjugate-gradient solver.
+
+        Returns ``(loss_sum, gradient, gauss_newton_times, diagonal,
+        second_order)`` where ``gradient`` is ``J^T F^T e``,
+        ``gauss_newton_times(v)`` is ``J^T F^T F J v``,
+        ``diagonal()`` is ``diag(J^T F^T F J)`` and ``second_order(v)`` is
+        ``J^T F^T F z_vv`` (all float64, weighted, not normalised). The
+        products go through :meth:`ModelFunction.jvp` and
+        :meth:`ModelFunction.vjp` and keep only the forward pass of the
+        whole batch (``O(N * sum of layer widths)`` values for a
+        :class:`~sklearn_lm.engine.jacobian.DenseChain`), never ``F J``.
+        """
+        fn = self.fn
+        z, state = fn.outputs_and_state(w, x)
+        e, f = self.loss.linearize(y, z)
+        root = tf.sqrt(sw)
+        loss_sum = tf.reduce_sum(sw * self.loss.sample_losses(y, z))
+        e = e * root[:, None]
+        if f is None:
+            factor = tf.eye(self.k, dtype=_F64)[None] * root[:, None, None]
+        else:
+            factor = f * root[:, None, None]
+
+        # F^T F per sample (the weights included), formed once per step: each
+        # product then applies it with one pass.
+        if f is None:
+            hess = None
+        else:
+            hess = tf.einsum("cqk,cql->ckl", factor, factor)
+
+        def curvature(jv):  # F^T F (J v): (N, k), float64 in, model dtype out
+            if hess is None:
+                return tf.cast(jv * sw[:, None], fn.dtype)
+            return tf.cast(tf.einsum("ckl,cl->ck", hess, jv), fn.dtype)
+
+        def gauss_newton_times(v):
+            jv = tf.cast(fn.jvp(w, v, x, state), _F64)
+            return fn.vjp(w, curvature(jv), x, state)
+
+        if f is None:
+            gradient = fn.vjp(w, tf.cast(e * root[:, None], fn.dtype), x, state)
+        else:
+            gradient = fn.vjp(
+                w, tf.cast(tf.einsum("cqk,cq->ck", factor, e), fn.dtype), x, state
+            )
+
+        def diagonal():
+            if hasattr(fn, "gauss_newton_diagonal"):
+                return fn.gauss_newton_diagonal(state, factor)
+
+            def body(xc, yc, swc):
+                jac = self._rows(w, xc, yc, swc, jac_dtype=fn.dtype)[0]
+                return (tf.cast(tf.reduce_sum(tf.square(jac), axis=0), _F64),)
+
+            init = (tf.zeros([self.n], _F64),)
+            return self._reduce(x, y, sw, body, init)[0]
+
+        def second_order(v):
+            zvv = fn.outputs_and_curvature(w, tf.cast(v, fn.dtype), x, state)[1]
+            return fn.vjp(w, curvature(tf.cast(zvv, _F64)), x, state)
+
+        return loss_sum, gradient, gauss_newton_times, diagonal, second_order
+
+    def _cg_attempts(self, w, lam, nu, x, y, sw, norm):
+        """The attempts of a step whose systems are solved by :func:`cg_solver`."""
+        loss_sum, gradient, gn_times, diagonal, second_order = self._cg_products(
+            w, x, y, sw
+        )
+        w64 = tf.cast(w, _F64)
+        penalty = 2.0 * self.l2 / self.s * self.mask
+        g = gradient / norm
+        if self.l2 != 0.0:
+            g = g + penalty * w64
+
+        def curvature_times(v):
+            out = gn_times(v) / norm
+            return out + penalty * v if self.l2 != 0.0 else out
+
+        h_diag = diagonal() / norm + (penalty if self.l2 != 0.0 else 0.0)
+        d = self.damping.diagonal(h_diag)
+
+        def solve(lam_):
+            again = cg_solver(curvature_times, d, lam_, self.cg_max_iter, self.cg_rtol)
+            delta, ok = again(g)
+            return delta, ok, again
+
+        return self._attempts(
+            w,
+            lam,
+            nu,
+            x,
+            y,
+            sw,
+            loss_sum / norm,
+            g,
+            solve,
+            curvature_times,
+            lambda v: second_order(v) / norm,
+        )
 
     def epoch(self, w, lam, nu, x, y, sw, order, batch_size):
         """Steps over the mini-batches ``order[i*batch_size:(i+1)*batch_size]``.
@@ -599,6 +720,9 @@ def compiled_step(
     form: str = "auto",
     geodesic: bool = False,
     geodesic_ratio: float = 0.75,
+    solver: str = "direct",
+    cg_max_iter: int = 5,
+    cg_rtol: float = 1e-3,
 ):
     """Return ``(step, objective, epoch)``: compiled functions of tensors.
 
@@ -627,6 +751,9 @@ def compiled_step(
             form,
             bool(geodesic),
             float(geodesic_ratio),
+            solver,
+            int(cg_max_iter),
+            float(cg_rtol),
         )
         if key in _CACHE:
             _CACHE.move_to_end(key)
@@ -643,6 +770,9 @@ def compiled_step(
         form,
         geodesic,
         geodesic_ratio,
+        solver,
+        cg_max_iter,
+        cg_rtol,
     )
     w_spec = tf.TensorSpec([fn.n_params], fn.dtype)
     s_spec = tf.TensorSpec([], _F64)

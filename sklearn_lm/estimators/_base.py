@@ -58,6 +58,8 @@ class BaseLM(BaseEstimator, ABC):
         "damping_min": [Interval(Real, 0, None, closed="neither")],
         "damping_max": [Interval(Real, 0, None, closed="neither")],
         "max_attempts": [Interval(Integral, 1, None, closed="left")],
+        "solver": [StrOptions({"auto", "direct", "cg"})],
+        "cg_max_iter": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [None, Interval(Integral, 1, None, closed="left")],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
@@ -92,6 +94,8 @@ class BaseLM(BaseEstimator, ABC):
         damping_min,
         damping_max,
         max_attempts,
+        solver,
+        cg_max_iter,
         batch_size,
         learning_rate,
         max_iter,
@@ -117,6 +121,8 @@ class BaseLM(BaseEstimator, ABC):
         self.damping_min = damping_min
         self.damping_max = damping_max
         self.max_attempts = max_attempts
+        self.solver = solver
+        self.cg_max_iter = cg_max_iter
         self.batch_size = batch_size
         self.learning_rate = learning_rate
         self.max_iter = max_iter
@@ -210,7 +216,17 @@ class BaseLM(BaseEstimator, ABC):
             max_value=float(self.damping_max),
         )
 
+    #: ``solver="auto"`` picks conjugate gradients above this many weights.
+    _CG_MIN_WEIGHTS = 1000
+
+    def _solver(self, n_weights: int) -> str:
+        """The solver ``solver="auto"`` stands for with ``n_weights`` weights."""
+        if self.solver != "auto":
+            return self.solver
+        return "cg" if n_weights > self._CG_MIN_WEIGHTS else "direct"
+
     def _make_trainer(self, initial_damping: float | None = None):
+        solver = self._solver(self.model_.count_params())
         return Trainer(
             self.model_,
             loss=self._make_loss(),
@@ -218,6 +234,11 @@ class BaseLM(BaseEstimator, ABC):
             learning_rate=float(self.learning_rate),
             max_attempts=int(self.max_attempts),
             l2=float(self.alpha),
+            solver=solver,
+            cg_max_iter=int(self.cg_max_iter),
+            # Geodesic acceleration would cost a second inexact solve per
+            # attempt; with conjugate gradients it did not pay for it.
+            geodesic=solver == "direct",
         )
 
     # ------------------------------------------------------------------

@@ -93,6 +93,21 @@ class LMRegressor(RegressorMixin, BaseLM):
         Attempts (each with a larger ``lambda``) per step before the step is
         given up.
 
+    solver : {"auto", "direct", "cg"}, default="auto"
+        How each damped system is solved. ``"direct"`` forms the float64
+        normal equations (``n x n`` for ``n`` weights) and factors them:
+        exact steps, at a cost that grows with ``n**3``. ``"cg"`` runs at most
+        ``cg_max_iter`` iterations of conjugate gradients on
+        Gauss-Newton-vector products (a forward and a backward pass each)
+        and never forms the ``n x n`` matrix: inexact steps that are much
+        cheaper for large networks, and fit in memory where the normal
+        equations do not. ``"auto"`` uses ``"cg"`` for networks with more
+        than 1000 weights, else ``"direct"``.
+
+    cg_max_iter : int, default=5
+        Most conjugate-gradient iterations per solve when the ``"cg"``
+        solver is used.
+
     batch_size : int or None, default=None
         Samples per LM step. ``None`` (or a value not smaller than the number
         of training samples) takes one step per epoch on all samples.
@@ -254,6 +269,8 @@ class LMRegressor(RegressorMixin, BaseLM):
         damping_min=1e-10,
         damping_max=1e10,
         max_attempts=10,
+        solver="auto",
+        cg_max_iter=5,
         batch_size=None,
         learning_rate=1.0,
         max_iter=100,
@@ -280,6 +297,8 @@ class LMRegressor(RegressorMixin, BaseLM):
             damping_min=damping_min,
             damping_max=damping_max,
             max_attempts=max_attempts,
+            solver=solver,
+            cg_max_iter=cg_max_iter,
             batch_size=batch_size,
             learning_rate=learning_rate,
             max_iter=max_iter,

@@ -1,0 +1,288 @@
+"""The conjugate-gradient solver: products with the Jacobian, the inexact
+solve, and whole steps against NumPy."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from sklearn_lm.engine import Trainer, damping, losses, model_function
+from sklearn_lm.engine.solve import cg_solver
+
+
+def _model(n_in=3, hidden=5, n_out=2, seed=0, activation="tanh"):
+    init = lambda i: keras.initializers.GlorotUniform(seed=seed + i)  # noqa: E731
+    bias = lambda i: keras.initializers.RandomNormal(seed=seed + 10 + i)  # noqa: E731
+    return keras.Sequential(
+        [
+            keras.Input((n_in,), dtype="float64"),
+            keras.layers.Dense(
+                hidden,
+                activation,
+                kernel_initializer=init(0),
+                bias_initializer=bias(0),
+                dtype="float64",
+            ),
+            keras.layers.Dense(
+                n_out,
+                kernel_initializer=init(1),
+                bias_initializer=bias(1),
+                dtype="float64",
+            ),
+        ]
+    )
+
+
+def _weights(model):
+    return np.concatenate([v.numpy().ravel() for v in model.trainable_variables])
+
+
+def _fd_jacobian(fn, w, x, h=1e-6):
+    """``(N, k, n)`` Jacobian of the outputs by central differences."""
+    w = w.numpy()
+    cols = []
+    for j in range(w.size):
+        e = np.zeros_like(w)
+        e[j] = h
+        plus = fn.outputs(tf.constant(w + e), x).numpy()
+        minus = fn.outputs(tf.constant(w - e), x).numpy()
+        cols.append((plus - minus) / (2 * h))
+    return np.stack(cols, axis=-1)
+
+
+def _krylov_minimiser(a, b, k):
+    """The minimiser of ``x^T A x / 2 - b^T x`` over ``span{b, Ab, ..., A^(k-1) b}``:
+    what ``k`` iterations of conjugate gradients from zero return."""
+    basis = [b]
+    for _ in range(k - 1):
+        basis.append(a @ basis[-1])
+    q, _ = np.linalg.qr(np.stack(basis, axis=1))
+    return q @ np.linalg.solve(q.T @ a @ q, q.T @ b)
+
+
+# -- products with the Jacobian ---------------------------------------------------
+@pytest.mark.parametrize("jacobian", ["dense", "reverse"])
+@pytest.mark.parametrize("with_state", [False, True])
+def test_jvp_and_vjp_match_finite_differences(jacobian, with_state):
+    model = _model()
+    fn = model_function(model, jacobian)
+    rng = np.random.default_rng(0)
+    x = tf.constant(rng.standard_normal((7, 3)))
+    w = fn.get_weights()
+    jac = _fd_jacobian(fn, w, x)
+    v = rng.standard_normal(fn.n_params)
+    u = rng.standard_normal((7, 2))
+    state = fn.outputs_and_state(w, x)[1] if with_state else None
+    jv = fn.jvp(w, tf.constant(v), x, state).numpy()
+    ju = fn.vjp(w, tf.constant(u), x, state)
+    assert ju.dtype == tf.float64
+    np.testing.assert_allclose(jv, jac @ v, rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(
+        ju.numpy(), np.einsum("ckn,ck->n", jac, u), rtol=1e-7, atol=1e-9
+    )
+
+
+def test_gauss_newton_diagonal_matches_finite_differences():
+    model = _model(hidden=4, n_out=3, activation="sigmoid")
+    fn = model_function(model, "dense")
+    rng = np.random.default_rng(1)
+    x = tf.constant(rng.standard_normal((6, 3)))
+    w = fn.get_weights()
+    jac = _fd_jacobian(fn, w, x)
+    factor = rng.standard_normal((6, 2, 3))  # q = 2 rows per sample, k = 3
+    weighted = np.einsum("cqk,ckn->cqn", factor, jac).reshape(-1, fn.n_params)
+    state = fn.outputs_and_state(w, x)[1]
+    diag = fn.gauss_newton_diagonal(state, tf.constant(factor)).numpy()
+    np.testing.assert_allclose(diag, np.sum(weighted**2, axis=0), rtol=1e-7)
+
+
+# -- the inexact solve ------------------------------------------------------------
+def _spd(n, seed):
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal((2 * n, n))
+    return a.T @ a / n, rng.standard_normal(n), rng.uniform(0.5, 2.0, n)
+
+
+@pytest.mark.parametrize("iterations", [1, 2, 4])
+def test_truncated_cg_is_the_krylov_minimiser(iterations):
+    h, b, d = _spd(12, 0)
+    lam = 0.1
+    solve = cg_solver(
+        lambda v: tf.linalg.matvec(tf.constant(h), v),
+        tf.constant(d),
+        tf.constant(lam, tf.float64),
+        max_iter=iterations,
+        rtol=1e-14,
+    )
+    x, ok = solve(tf.constant(b))
+    assert bool(ok)
+    a = h + lam * np.diag(d)
+    expected = _krylov_minimiser(a, b, iterations)
+    np.testing.assert_allclose(x.numpy(), expected, rtol=1e-8, atol=1e-12)
+    assert not np.allclose(x.numpy(), np.linalg.solve(a, b), rtol=1e-3)
+
+
+def test_cg_converges_to_the_solution_and_stops_at_rtol():
+    h, b, d = _spd(12, 1)
+    lam = tf.constant(0.05, tf.float64)
+    matvec = lambda v: tf.linalg.matvec(tf.constant(h), v)  # noqa: E731
+    a = h + 0.05 * np.diag(d)
+    x, ok = cg_solver(matvec, tf.constant(d), lam, max_iter=200, rtol=1e-12)(
+        tf.constant(b)
+    )
+    assert bool(ok)
+    np.testing.assert_allclose(x.numpy(), np.linalg.solve(a, b), rtol=1e-9)
+    # A loose tolerance stops early, with the residual it asked for.
+    loose, _ = cg_solver(matvec, tf.constant(d), lam, max_iter=200, rtol=0.3)(
+        tf.constant(b)
+    )
+    residual = np.linalg.norm(a @ loose.numpy() - b)
+    assert residual <= 0.3 * np.linalg.norm(b)
+    assert residual > 1e-6 * np.linalg.norm(b)
+
+
+@pytest.mark.parametrize("bad", ["nan_product", "zero_rhs"])
+def test_failed_cg_solve_is_not_ok_and_zero(bad):
+    h, b, d = _spd(5, 2)
+    if bad == "nan_product":
+        matvec = lambda v: tf.fill([5], tf.constant(np.nan, tf.float64))  # noqa: E731
+    else:
+        matvec = lambda v: tf.linalg.matvec(tf.constant(h), v)  # noqa: E731
+        b = np.zeros(5)
+    x, ok = cg_solver(matvec, tf.constant(d), tf.constant(1.0, tf.float64), 10, 1e-6)(
+        tf.constant(b)
+    )
+    assert not bool(ok)
+    np.testing.assert_array_equal(x.numpy(), np.zeros(5))
+
+
+# -- whole steps ------------------------------------------------------------------
+def _reference_system(model, x, y, sw, kind, lam, l2):
+    """Damped Gauss-Newton system of the MSE step, from a finite-difference
+    Jacobian: ``(H + lam diag(d)) delta = g``."""
+    fn = model_function(model, "dense")
+    w = fn.get_weights()
+    jac = _fd_jacobian(fn, w, tf.constant(x)).reshape(-1, fn.n_params)
+    root = np.repeat(np.sqrt(sw), y.shape[1])
+    r = (fn.outputs(w, tf.constant(x)).numpy().ravel() - y.ravel()) * root
+    jw = jac * root[:, None]
+    m = r.size
+    mask = fn.penalty_mask()
+    hess = jw.T @ jw / m + np.diag(l2 * mask)
+    g = jw.T @ r / m + l2 * mask * w.numpy()
+    d = np.ones(fn.n_params) if kind == "standard" else np.diag(hess)
+    return w.numpy(), hess + lam * np.diag(d), g
+
+
+@pytest.mark.parametrize("jacobian", ["auto", "reverse"])
+@pytest.mark.parametrize("kind", ["standard", "fletcher"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_cg_step_matches_numpy_solve(jacobian, kind, weighted):
+    model = _model(seed=3)
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((20, 3))
+    y = rng.standard_normal((20, 2))
+    sw = rng.uniform(0.5, 2.0, 20) if weighted else np.ones(20)
+    lam, l2 = 0.3, 0.01
+    w0, system, g = _reference_system(model, x, y, sw, kind, lam, l2)
+    trainer = Trainer(
+        model,
+        "mse",
+        damping.get(kind, initial=lam, min_value=1e-12, max_value=1e3),
+        l2=l2,  # mean squared error: l2 on the diagonal of the normal equations
+        jacobian=jacobian,
+        geodesic=False,
+        solver="cg",
+        cg_max_iter=200,
+        cg_rtol=1e-13,
+    )
+    logs = trainer.train_step(x, y, sample_weight=sw)
+    assert logs["accepted"] and logs["attempts"] == 1
+    np.testing.assert_allclose(
+        _weights(model), w0 - np.linalg.solve(system, g), rtol=1e-6, atol=1e-9
+    )
+
+
+def test_truncated_cg_step_is_the_krylov_step():
+    model = _model(seed=5)
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((30, 3))
+    y = rng.standard_normal((30, 2))
+    lam = 0.2
+    w0, system, g = _reference_system(model, x, y, np.ones(30), "standard", lam, 0.0)
+    trainer = Trainer(
+        model,
+        "mse",
+        damping.Standard(initial=lam, min_value=1e-12),
+        geodesic=False,
+        solver="cg",
+        cg_max_iter=3,
+    )
+    logs = trainer.train_step(x, y)
+    assert logs["accepted"]
+    np.testing.assert_allclose(
+        _weights(model), w0 - _krylov_minimiser(system, g, 3), rtol=1e-6, atol=1e-9
+    )
+
+
+def test_cg_gauss_newton_step_for_cross_entropy_matches_numpy():
+    """Softmax cross-entropy: curvature ``J^T (diag(p) - p p^T) J``, gradient
+    ``J^T (p - y)``, both from a finite-difference Jacobian of the logits."""
+    model = _model(n_out=3, seed=9)
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((25, 3))
+    labels = rng.integers(0, 3, 25)
+    fn = model_function(model, "dense")
+    w = fn.get_weights()
+    jac = _fd_jacobian(fn, w, tf.constant(x))
+    logits = fn.outputs(w, tf.constant(x)).numpy()
+    p = np.exp(logits - logits.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    onehot = np.eye(3)[labels]
+    hess = (
+        sum(
+            jac[c].T @ (np.diag(p[c]) - np.outer(p[c], p[c])) @ jac[c]
+            for c in range(25)
+        )
+        / 25
+    )
+    g = np.einsum("ckn,ck->n", jac, p - onehot) / 25
+    lam = 0.1
+    delta = np.linalg.solve(hess + lam * np.eye(fn.n_params), g)
+    trainer = Trainer(
+        model,
+        losses.SparseCategoricalCrossentropy(from_logits=True),
+        damping.Standard(initial=lam, min_value=1e-12),
+        geodesic=False,
+        solver="cg",
+        cg_max_iter=200,
+        cg_rtol=1e-13,
+    )
+    logs = trainer.train_step(x, labels)
+    assert logs["accepted"]
+    np.testing.assert_allclose(_weights(model), w.numpy() - delta, rtol=1e-6, atol=1e-9)
+
+
+def test_cg_fits_where_the_normal_equations_do_not():
+    model = _model(hidden=40)
+    x = np.random.default_rng(5).standard_normal((200, 3))
+    y = np.sin(x[:, :2])
+    with pytest.raises(ValueError, match="solver='cg'"):
+        Trainer(model, "mse", memory_limit=1000).fit(x, y, epochs=1)
+    history = Trainer(model, "mse", memory_limit=1000, solver="cg").fit(x, y, epochs=30)
+    losses = history.history["loss"]
+    assert losses[-1] < 0.2 * losses[0]
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"solver": "lu"}, "solver must be 'direct' or 'cg'"),
+        ({"cg_max_iter": 0}, "cg_max_iter must be an integer >= 1"),
+        ({"cg_max_iter": 2.5}, "cg_max_iter must be an integer"),
+        ({"cg_rtol": 0.0}, "cg_rtol must be a finite number > 0"),
+    ],
+)
+def test_solver_arguments_are_validated(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        Trainer(_model(), "mse", **kwargs)
