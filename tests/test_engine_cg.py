@@ -204,25 +204,33 @@ def test_cg_step_matches_numpy_solve(jacobian, kind, weighted):
 
 
 def test_truncated_cg_step_is_the_krylov_step():
+    """Three iterations: the Krylov step, and the gain ratio of its quadratic
+    model (``delta^T H delta`` of the undamped ``H``) sets the new damping."""
     model = _model(seed=5)
     rng = np.random.default_rng(3)
-    x = rng.standard_normal((30, 3))
+    x = 3.0 * rng.standard_normal((30, 3))  # curved enough for rho near 0.6
     y = rng.standard_normal((30, 2))
-    lam = 0.2
+    lam = 0.05
     w0, system, g = _reference_system(model, x, y, np.ones(30), "standard", lam, 0.0)
+    loss0 = np.mean((model(x).numpy() - y) ** 2)
     trainer = Trainer(
         model,
         "mse",
-        damping.Standard(initial=lam, min_value=1e-12),
+        damping.Standard(initial=lam, min_value=1e-12, update="gain_ratio"),
         geodesic=False,
         solver="cg",
         cg_max_iter=3,
     )
     logs = trainer.train_step(x, y)
     assert logs["accepted"]
-    np.testing.assert_allclose(
-        _weights(model), w0 - _krylov_minimiser(system, g, 3), rtol=1e-6, atol=1e-9
-    )
+    delta = _krylov_minimiser(system, g, 3)
+    np.testing.assert_allclose(_weights(model), w0 - delta, rtol=1e-6, atol=1e-9)
+    hess = system - lam * np.eye(w0.size)
+    predicted = 2.0 * (g @ delta - 0.5 * delta @ hess @ delta)  # MSE: 2 J^T J / m
+    rho = (loss0 - np.mean((model(x).numpy() - y) ** 2)) / predicted
+    assert 0.3 < rho < 0.8  # where the rule's factor depends on rho
+    factor = max(1 / 3, 1 - (2 * min(rho, 1.0) - 1) ** 3)
+    assert logs["damping"] == pytest.approx(lam * factor, rel=1e-6)
 
 
 def test_cg_gauss_newton_step_for_cross_entropy_matches_numpy():

@@ -400,8 +400,24 @@ class DenseChain(ModelFunction):
         sums over samples in float64 as in :meth:`transpose_times`."""
         if state is None:
             _, state = self._forward(w, x, keep=True)
-        u = tf.convert_to_tensor(u)
-        return self.transpose_times(state, u[:, None, :], tf.ones_like(u[:, :1]))
+        delta = tf.cast(u, self.dtype)
+        parts = [None] * len(self.layers)
+        for pos in range(len(self.layers) - 1, -1, -1):
+            layer = state[pos]
+            if layer.slope is not None:
+                delta = delta * layer.slope
+            parts[pos] = delta
+            if pos > 0:
+                delta = tf.matmul(delta, layer.kernel, transpose_b=True)
+        vec = tf.concat(
+            [
+                tf.reshape(cross(b, d), [-1])
+                for b, d in zip(self._inputs(state), parts, strict=True)
+            ],
+            axis=0,
+        )
+        index = self._flat_order()
+        return vec if index is None else tf.gather(vec, index)
 
     def _directional(self, w, v, x, state, second):
         """Outputs and their first (and, with ``second``, second) derivative

@@ -388,8 +388,8 @@ class LMStep:
                 delta, ok = again(g)
                 return delta, ok, again
 
-            def curvature_times(v):
-                return tf.linalg.matvec(h, v)
+            def quadratic(move, lam_):
+                return tf.reduce_sum(move * tf.linalg.matvec(h, move))
 
             def second_order(v):
                 return rhs(v) / norm
@@ -404,7 +404,7 @@ class LMStep:
                 loss_sum / norm,
                 g,
                 solve,
-                curvature_times,
+                quadratic,
                 second_order,
             )
 
@@ -418,11 +418,8 @@ class LMStep:
                 delta, ok = again(e)
                 return delta, ok, again
 
-            def curvature_times(v):
-                return (
-                    tf.linalg.matvec(jac, tf.linalg.matvec(jac, v), transpose_a=True)
-                    / norm
-                )
+            def quadratic(move, lam_):
+                return tf.reduce_sum(tf.square(tf.linalg.matvec(jac, move))) / norm
 
             def second_order(v):
                 rows = self._second_order_rows(w, v, x, y, sw, state)[1]
@@ -438,7 +435,7 @@ class LMStep:
                 loss_sum / norm,
                 g,
                 solve,
-                curvature_times,
+                quadratic,
                 second_order,
             )
 
@@ -476,19 +473,20 @@ class LMStep:
 
         # F^T F per sample (the weights included), formed once per step: each
         # product then applies it with one pass.
+        # In the model's dtype, like the products it sits between.
         if f is None:
-            hess = None
+            hess = tf.cast(sw, fn.dtype)[:, None]
         else:
-            hess = tf.einsum("cqk,cql->ckl", factor, factor)
+            hess = tf.cast(tf.einsum("cqk,cql->ckl", factor, factor), fn.dtype)
 
-        def curvature(jv):  # F^T F (J v): (N, k), float64 in, model dtype out
-            if hess is None:
-                return tf.cast(jv * sw[:, None], fn.dtype)
-            return tf.cast(tf.einsum("ckl,cl->ck", hess, jv), fn.dtype)
+        def curvature(jv):  # F^T F (J v): (N, k), in the model's dtype
+            jv = tf.cast(jv, fn.dtype)
+            if f is None:
+                return hess * jv
+            return tf.einsum("ckl,cl->ck", hess, jv)
 
         def gauss_newton_times(v):
-            jv = tf.cast(fn.jvp(w, v, x, state), _F64)
-            return fn.vjp(w, curvature(jv), x, state)
+            return fn.vjp(w, curvature(fn.jvp(w, v, x, state)), x, state)
 
         if f is None:
             gradient = fn.vjp(w, tf.cast(e * root[:, None], fn.dtype), x, state)
@@ -510,7 +508,7 @@ class LMStep:
 
         def second_order(v):
             zvv = fn.outputs_and_curvature(w, tf.cast(v, fn.dtype), x, state)[1]
-            return fn.vjp(w, curvature(tf.cast(zvv, _F64)), x, state)
+            return fn.vjp(w, curvature(zvv), x, state)
 
         return loss_sum, gradient, gauss_newton_times, diagonal, second_order
 
@@ -537,6 +535,13 @@ class LMStep:
             delta, ok = again(g)
             return delta, ok, again
 
+        lr = tf.constant(self.learning_rate, _F64)
+
+        def quadratic(move, lam_):
+            # Conjugate gradients from zero satisfy delta^T (H + lam D) delta
+            # = g^T delta at every iterate: no further product is needed.
+            return lr * tf.reduce_sum(g * move) - lam_ * tf.reduce_sum(d * move * move)
+
         return self._attempts(
             w,
             lam,
@@ -547,7 +552,7 @@ class LMStep:
             loss_sum / norm,
             g,
             solve,
-            curvature_times,
+            quadratic,
             lambda v: second_order(v) / norm,
         )
 
@@ -617,9 +622,17 @@ class LMStep:
         data_loss,
         g,
         solve,
-        curvature_times,
+        quadratic,
         second_order,
     ):
+        """The attempt loop of a step.
+
+        ``solve(lam)`` returns ``(delta, ok, again)`` for the damped system
+        with right-hand side ``g``, ``again(rhs)`` solving the same system
+        for another right-hand side; ``quadratic(move, lam)`` is
+        ``move^T H move`` for the undamped curvature ``H``, and
+        ``second_order(v)`` the geodesic right-hand side along ``v``.
+        """
         loss0 = data_loss + self._penalty(w)
         lr = tf.constant(self.learning_rate, _F64)
         w64 = tf.cast(w, _F64)
@@ -644,10 +657,7 @@ class LMStep:
             candidate = tf.cast(w64 - total, w.dtype)
             loss1 = self.objective(candidate, x, y, sw)
             # Predicted decrease of the local quadratic model, in loss units.
-            predicted = self.s * (
-                tf.reduce_sum(g * move)
-                - 0.5 * tf.reduce_sum(move * curvature_times(move))
-            )
+            predicted = self.s * (tf.reduce_sum(g * move) - 0.5 * quadratic(move, lam_))
             rho = (loss0 - loss1) / predicted
             good = ok & tf.math.is_finite(loss1) & (loss1 < loss0)
             lam_next, nu_next = tf.cond(
