@@ -106,9 +106,7 @@ def run_digits():
     models = {
         "LMClassifier (LM)": make_pipeline(
             StandardScaler(),
-            LMClassifier(
-                hidden=HIDDEN, activation="tanh", max_iter=10, random_state=SEED
-            ),
+            LMClassifier(hidden=HIDDEN, activation="tanh", random_state=SEED),
         ),
         "MLPClassifier (L-BFGS)": make_pipeline(
             StandardScaler(),

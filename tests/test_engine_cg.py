@@ -82,6 +82,35 @@ def test_jvp_and_vjp_match_finite_differences(jacobian, with_state):
     )
 
 
+@pytest.mark.parametrize("precise", [True, False])
+def test_float32_vjp_matches_float64(precise):
+    """Both ways of summing over samples: within float32 rounding of the
+    float64 product (``precise=False`` sums in float32)."""
+    model64 = _model(hidden=6)
+    model32 = keras.Sequential(
+        [keras.Input((3,))]
+        + [
+            keras.layers.Dense(layer.units, layer.activation)
+            for layer in model64.layers
+        ]
+    )
+    for v32, v64 in zip(model32.weights, model64.weights, strict=True):
+        v32.assign(v64.numpy().astype("float32"))
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((3000, 3))
+    u = rng.standard_normal((3000, 2))
+    fn64, fn32 = model_function(model64, "dense"), model_function(model32, "dense")
+    w32 = fn32.get_weights()
+    expected = fn64.vjp(fn64.get_weights(), tf.constant(u), tf.constant(x)).numpy()
+    got = fn32.vjp(
+        w32, tf.constant(u, tf.float32), tf.constant(x, tf.float32), precise=precise
+    )
+    assert got.dtype == tf.float64
+    np.testing.assert_allclose(
+        got.numpy(), expected, rtol=0, atol=1e-4 * np.abs(expected).max()
+    )
+
+
 def test_gauss_newton_diagonal_matches_finite_differences():
     model = _model(hidden=4, n_out=3, activation="sigmoid")
     fn = model_function(model, "dense")

@@ -167,6 +167,32 @@ def test_gauss_newton_curvature_is_the_hessian(name):
         np.testing.assert_allclose(curvature, hessian, rtol=1e-8, atol=1e-12)
 
 
+@pytest.mark.parametrize(
+    "name",
+    ["cce_logits", "cce_probs", "sparse_logits", "bce_logits", "bce_probs_gn"],
+)
+def test_closed_form_curvature_times_matches_the_factor(name):
+    """``curvature_times(u)`` equals ``F^T F u`` with ``F`` from ``linearize``
+    (which the test above checks against the exact Hessian)."""
+    if name == "bce_probs_gn":
+        loss, y, z = losses.BinaryCrossentropy(), BINARY, SIGMOID
+    else:
+        loss, y, z, _ = CASES[name]
+    zt = tf.constant(z)
+    yt = loss.prepare_targets(y)
+    u = RNG.standard_normal((N, K))
+    _, f = loss.linearize(yt, zt)
+    expected = np.einsum("iqk,iql,il->ik", f.numpy(), f.numpy(), u)
+    times = loss.curvature_times(yt, zt)
+    np.testing.assert_allclose(times(tf.constant(u)).numpy(), expected, rtol=1e-9)
+
+
+@pytest.mark.parametrize("name", ["mse", "cce_sqrt", "categorical_mse"])
+def test_losses_without_closed_form_curvature(name):
+    loss, y, z, _ = CASES[name]
+    assert loss.curvature_times(loss.prepare_targets(y), tf.constant(z)) is None
+
+
 def test_get_by_name_and_errors():
     assert isinstance(losses.get("mse"), losses.MeanSquaredError)
     loss = losses.get("sparse_categorical_crossentropy", from_logits=True)

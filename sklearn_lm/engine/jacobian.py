@@ -198,11 +198,24 @@ class ModelFunction:
             z = self.outputs(w, x)
         return acc.jvp(z, unconnected_gradients=tf.UnconnectedGradients.ZERO)
 
-    def vjp(self, w: tf.Tensor, u: tf.Tensor, x: tf.Tensor, state=None) -> tf.Tensor:
+    def vjp(
+        self,
+        w: tf.Tensor,
+        u: tf.Tensor,
+        x: tf.Tensor,
+        state=None,
+        *,
+        precise: bool = True,
+    ) -> tf.Tensor:
         """``J^T u`` for output cotangents ``u (N, k)``: an ``(n,)`` vector, float64.
 
         This default uses reverse-mode automatic differentiation (one forward
-        and one backward pass, in the model's dtype); ``state`` is not used.
+        and one backward pass, in the model's dtype); ``state`` and
+        ``precise`` are not used. ``precise=False`` allows a model function
+        to sum over samples in the model's dtype where it would otherwise
+        sum in float64 (:func:`~sklearn_lm.engine.products.cross`): for
+        products whose rounding does not matter, such as those inside the
+        conjugate-gradient iterations.
         """
         with tf.GradientTape(watch_accessed_variables=False) as tape:
             tape.watch(w)
@@ -395,9 +408,14 @@ class DenseChain(ModelFunction):
         :meth:`outputs_and_curvature`), reusing ``state`` when given."""
         return self._directional(w, v, x, state, second=False)[1]
 
-    def vjp(self, w, u, x, state=None):
-        """``J^T u`` by back-propagation through ``state`` (run when ``None``);
-        sums over samples in float64 as in :meth:`transpose_times`."""
+    def vjp(self, w, u, x, state=None, *, precise=True):
+        """``J^T u`` by back-propagation through ``state`` (run when ``None``).
+
+        Sums over samples are float64 as in :meth:`transpose_times`, or, with
+        ``precise=False``, one matrix product per layer in the model's dtype
+        (about a fifth less time per conjugate-gradient iteration for float32
+        models).
+        """
         if state is None:
             _, state = self._forward(w, x, keep=True)
         delta = tf.cast(u, self.dtype)
@@ -411,7 +429,12 @@ class DenseChain(ModelFunction):
                 delta = tf.matmul(delta, layer.kernel, transpose_b=True)
         vec = tf.concat(
             [
-                tf.reshape(cross(b, d), [-1])
+                tf.reshape(
+                    cross(b, d)
+                    if precise
+                    else tf.cast(tf.matmul(b, d, transpose_a=True), tf.float64),
+                    [-1],
+                )
                 for b, d in zip(self._inputs(state), parts, strict=True)
             ],
             axis=0,

@@ -95,6 +95,17 @@ class Loss:
         """
         raise NotImplementedError
 
+    def curvature_times(self, y_true: tf.Tensor, y_pred: tf.Tensor):
+        """``u -> F^T F u`` for output vectors ``u (N, k)``, or ``None``.
+
+        The conjugate-gradient solver applies the curvature of the loss on
+        the outputs once per iteration. A loss whose ``F^T F`` has a cheap
+        closed form returns it here (float64 in and out, ``F`` as returned by
+        :meth:`linearize` at the same arguments); ``None`` (this default)
+        makes the solver form ``F^T F`` from :meth:`linearize`.
+        """
+        return None
+
     def __call__(self, y_true, y_pred, sample_weight=None) -> tf.Tensor:
         """The loss value (float64 scalar), reduced like Keras' losses."""
         y_pred = tf.convert_to_tensor(y_pred)
@@ -254,6 +265,32 @@ class _CrossentropyBase(Loss):
             e = (p - y) / v
             f = tf.linalg.diag(v if self.from_logits else 1.0 / v)
         return e, f
+
+    def curvature_times(self, y_true, y_pred):
+        """Closed forms of ``F^T F u`` for :meth:`linearize`'s ``F``.
+
+        Softmax: ``p * u - (2 - sum(p)) p (p . u)`` (``diag(p) - p p^T`` up to
+        the clipping of ``p``); sigmoid: ``p (1 - p) u``; with probability
+        outputs, divided by ``p`` on both sides (respectively ``p (1 - p)``).
+        ``None`` without ``gauss_newton``.
+        """
+        if not self.gauss_newton:
+            return None
+        p = _probabilities(y_pred, self.from_logits, self._softmax)
+        p = tf.clip_by_value(p, _P_MIN, 1.0 - _P_MIN)
+        if not self._softmax:
+            v = p * (1.0 - p)
+            scale = v if self.from_logits else 1.0 / v
+            return lambda u: scale * u
+        rank_one = 2.0 - tf.reduce_sum(p, axis=-1, keepdims=True)
+
+        def times(u):
+            if not self.from_logits:
+                u = u / p
+            out = p * u - rank_one * p * tf.reduce_sum(p * u, axis=-1, keepdims=True)
+            return out if self.from_logits else out / p
+
+        return times
 
     def _sqrt_linearize(self, y_true, y_pred):
         z = tf.cast(y_pred, _F64)

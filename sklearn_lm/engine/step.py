@@ -473,20 +473,27 @@ class LMStep:
 
         # F^T F per sample (the weights included), formed once per step: each
         # product then applies it with one pass.
+        closed_form = self.loss.curvature_times(y, z) if f is not None else None
         # In the model's dtype, like the products it sits between.
         if f is None:
             hess = tf.cast(sw, fn.dtype)[:, None]
-        else:
+        elif closed_form is None:
             hess = tf.cast(tf.einsum("cqk,cql->ckl", factor, factor), fn.dtype)
 
-        def curvature(jv):  # F^T F (J v): (N, k), in the model's dtype
+        def curvature(jv):  # F^T F (J v), weighted: (N, k), in the model's dtype
+            if closed_form is not None:
+                out = closed_form(tf.cast(jv, _F64)) * sw[:, None]
+                return tf.cast(out, fn.dtype)
             jv = tf.cast(jv, fn.dtype)
             if f is None:
                 return hess * jv
             return tf.einsum("ckl,cl->ck", hess, jv)
 
         def gauss_newton_times(v):
-            return fn.vjp(w, curvature(fn.jvp(w, v, x, state)), x, state)
+            # Rounding in the products only perturbs an inexact solve; the
+            # gradient below keeps float64 sums.
+            jv = fn.jvp(w, v, x, state)
+            return fn.vjp(w, curvature(jv), x, state, precise=False)
 
         if f is None:
             gradient = fn.vjp(w, tf.cast(e * root[:, None], fn.dtype), x, state)
