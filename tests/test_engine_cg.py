@@ -5,6 +5,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from _reference import finite_difference_jacobian
 
 from sklearn_lm.engine import Trainer, damping, losses, model_function
 from sklearn_lm.engine.solve import cg_solver
@@ -37,19 +38,6 @@ def _weights(model):
     return np.concatenate([v.numpy().ravel() for v in model.trainable_variables])
 
 
-def _fd_jacobian(fn, w, x, h=1e-6):
-    """``(N, k, n)`` Jacobian of the outputs by central differences."""
-    w = w.numpy()
-    cols = []
-    for j in range(w.size):
-        e = np.zeros_like(w)
-        e[j] = h
-        plus = fn.outputs(tf.constant(w + e), x).numpy()
-        minus = fn.outputs(tf.constant(w - e), x).numpy()
-        cols.append((plus - minus) / (2 * h))
-    return np.stack(cols, axis=-1)
-
-
 def _krylov_minimiser(a, b, k):
     """The minimiser of ``x^T A x / 2 - b^T x`` over ``span{b, Ab, ..., A^(k-1) b}``:
     what ``k`` iterations of conjugate gradients from zero return."""
@@ -69,7 +57,7 @@ def test_jvp_and_vjp_match_finite_differences(jacobian, with_state):
     rng = np.random.default_rng(0)
     x = tf.constant(rng.standard_normal((7, 3)))
     w = fn.get_weights()
-    jac = _fd_jacobian(fn, w, x)
+    jac = finite_difference_jacobian(fn, w, x)
     v = rng.standard_normal(fn.n_params)
     u = rng.standard_normal((7, 2))
     state = fn.outputs_and_state(w, x)[1] if with_state else None
@@ -117,7 +105,7 @@ def test_gauss_newton_diagonal_matches_finite_differences():
     rng = np.random.default_rng(1)
     x = tf.constant(rng.standard_normal((6, 3)))
     w = fn.get_weights()
-    jac = _fd_jacobian(fn, w, x)
+    jac = finite_difference_jacobian(fn, w, x)
     factor = rng.standard_normal((6, 2, 3))  # q = 2 rows per sample, k = 3
     weighted = np.einsum("cqk,ckn->cqn", factor, jac).reshape(-1, fn.n_params)
     state = fn.outputs_and_state(w, x)[1]
@@ -191,7 +179,7 @@ def _reference_system(model, x, y, sw, kind, lam, l2):
     Jacobian: ``(H + lam diag(d)) delta = g``."""
     fn = model_function(model, "dense")
     w = fn.get_weights()
-    jac = _fd_jacobian(fn, w, tf.constant(x)).reshape(-1, fn.n_params)
+    jac = finite_difference_jacobian(fn, w, tf.constant(x)).reshape(-1, fn.n_params)
     root = np.repeat(np.sqrt(sw), y.shape[1])
     r = (fn.outputs(w, tf.constant(x)).numpy().ravel() - y.ravel()) * root
     jw = jac * root[:, None]
@@ -271,7 +259,7 @@ def test_cg_gauss_newton_step_for_cross_entropy_matches_numpy():
     labels = rng.integers(0, 3, 25)
     fn = model_function(model, "dense")
     w = fn.get_weights()
-    jac = _fd_jacobian(fn, w, tf.constant(x))
+    jac = finite_difference_jacobian(fn, w, tf.constant(x))
     logits = fn.outputs(w, tf.constant(x)).numpy()
     p = np.exp(logits - logits.max(1, keepdims=True))
     p /= p.sum(1, keepdims=True)

@@ -4,6 +4,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from _reference import finite_difference_jacobian
 
 from sklearn_lm.engine import model_function
 from sklearn_lm.engine.jacobian import AutodiffFunction, DenseChain
@@ -46,18 +47,6 @@ def _conv_model(seed=0):
     return keras.Model(inputs, outputs)
 
 
-def _finite_difference_jacobian(fn, w, x, h=1e-6):
-    w = w.numpy()
-    cols = []
-    for j in range(w.size):
-        e = np.zeros_like(w)
-        e[j] = h
-        plus = fn.outputs(tf.constant(w + e), x).numpy()
-        minus = fn.outputs(tf.constant(w - e), x).numpy()
-        cols.append((plus - minus) / (2 * h))
-    return np.stack(cols, axis=-1)
-
-
 @pytest.mark.parametrize("mode", ["dense", "reverse", "forward"])
 def test_dense_model_jacobian_matches_finite_differences(mode):
     model = _dense_model()
@@ -68,7 +57,7 @@ def test_dense_model_jacobian_matches_finite_differences(mode):
     z, jac = fn.outputs_and_jacobian(w, x)
     np.testing.assert_allclose(z.numpy(), model(x).numpy(), atol=1e-12)
     np.testing.assert_allclose(
-        jac.numpy(), _finite_difference_jacobian(fn, w, x), rtol=1e-6, atol=1e-8
+        jac.numpy(), finite_difference_jacobian(fn, w, x), rtol=1e-6, atol=1e-8
     )
 
 
@@ -81,7 +70,7 @@ def test_conv_model_jacobian_matches_finite_differences(mode):
     _, jac = fn.outputs_and_jacobian(w, x)
     assert jac.shape == (4, 3, fn.n_params)
     np.testing.assert_allclose(
-        jac.numpy(), _finite_difference_jacobian(fn, w, x), rtol=1e-6, atol=1e-8
+        jac.numpy(), finite_difference_jacobian(fn, w, x), rtol=1e-6, atol=1e-8
     )
 
 
@@ -112,7 +101,7 @@ def test_directional_curvature_matches_second_differences(kind, with_state):
     if with_state:
         np.testing.assert_allclose(
             linear[1].numpy(),
-            _finite_difference_jacobian(fn, w, x),
+            finite_difference_jacobian(fn, w, x),
             rtol=1e-6,
             atol=1e-8,
         )
@@ -210,7 +199,7 @@ def test_unbuilt_model_is_rejected():
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-def test_layerwise_gauss_newton_matches_finite_difference_jacobian(dtype):
+def test_layerwise_gauss_newton_matchesfinite_difference_jacobian(dtype):
     """``J^T F^T F J`` and ``J^T F^T e`` summed layer by layer, without ``F J``."""
     model = keras.Sequential(
         [
@@ -243,7 +232,7 @@ def test_layerwise_gauss_newton_matches_finite_difference_jacobian(dtype):
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-def test_weighted_rows_match_finite_difference_jacobian(dtype):
+def test_weighted_rows_matchfinite_difference_jacobian(dtype):
     """``[F J | e]`` from back-propagated ``F``, against ``F`` times the FD ``J``."""
     model = keras.Sequential(
         [
@@ -271,7 +260,7 @@ def test_weighted_rows_match_finite_difference_jacobian(dtype):
 def _weighted_fd_rows(model, w, x, f):
     """``F J`` (N, q, n) with ``J`` from central differences on a float64 copy."""
     fn64 = model_function(_cast_model(model), "dense")
-    jac = _finite_difference_jacobian(
+    jac = finite_difference_jacobian(
         fn64, tf.cast(w, tf.float64), tf.cast(x, tf.float64)
     )
     return np.einsum("cqk,ckn->cqn", f, jac)
@@ -319,7 +308,7 @@ def test_prepared_inputs_give_the_same_values_and_derivatives(n_inputs, first_bi
     z, jac, state = fn.linearization(w, prepared)
     np.testing.assert_allclose(z.numpy(), model(x).numpy(), rtol=1e-12)
     np.testing.assert_allclose(
-        jac.numpy(), _finite_difference_jacobian(fn, w, x), rtol=1e-6, atol=1e-8
+        jac.numpy(), finite_difference_jacobian(fn, w, x), rtol=1e-6, atol=1e-8
     )
     np.testing.assert_allclose(
         fn.outputs(w, prepared).numpy(), model(x).numpy(), rtol=1e-12

@@ -143,7 +143,11 @@ class Trainer:
         rows, memory ``O(N)`` activations plus ``O(n)`` vectors -- the choice
         for networks with thousands of weights, where factoring dominates
         (see :func:`~sklearn_lm.engine.solve.cg_solver`). Its steps are
-        shorter than exact LM steps, so it may take more of them.
+        shorter than exact LM steps, so it may take more of them. Precision:
+        the iteration's vectors, the gradient and the loss are float64; the
+        products ``J v`` and ``J^T u`` inside the iterations run in the
+        model's dtype (their sums over samples too), the loss curvature
+        between them in float64.
     cg_max_iter : int, default=5
         Most conjugate-gradient iterations per solve (``solver="cg"``).
     cg_rtol : float, default=1e-3
