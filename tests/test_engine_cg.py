@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 from _reference import finite_difference_jacobian
 
-from sklearn_lm.engine import Trainer, damping, losses, model_function
+from sklearn_lm.engine import LMModel, Trainer, damping, losses, model_function
 from sklearn_lm.engine.solve import cg_solver
 
 
@@ -311,3 +311,31 @@ def test_cg_fits_where_the_normal_equations_do_not():
 def test_solver_arguments_are_validated(kwargs, match):
     with pytest.raises(ValueError, match=match):
         Trainer(_model(), "mse", **kwargs)
+
+
+def test_keras_fit_path_with_cg_steps():
+    x = np.linspace(-1, 1, 300)[:, None]
+    y = np.sin(3 * x)
+    net = _model(n_in=1, hidden=8, n_out=1, seed=11)
+    lm = LMModel(net)
+    lm.compile(loss="mse", solver="cg", cg_max_iter=8)
+    history = lm.fit(x, y, epochs=15, batch_size=100, verbose=0)
+    losses_ = history.history["loss"]
+    assert set(history.history) >= {"loss", "damping", "attempts"}
+    assert losses_[-1] < 0.05 * losses_[0]
+    with pytest.raises(ValueError, match="solver must be 'direct' or 'cg'"):
+        LMModel(_model()).compile(loss="mse", solver="qr")
+
+
+def test_only_strategies_with_their_own_diagonal_need_diag_h():
+    class Scaled(damping.Damping):
+        def diagonal(self, curvature_diagonal):
+            return tf.sqrt(curvature_diagonal) + 1.0
+
+    class OwnSchedule(damping.Damping):
+        def rejected(self, lam, nu):
+            return self._clip(lam * 3.0), nu
+
+    needs = damping.uses_curvature_diagonal
+    assert not needs(damping.Standard()) and not needs(OwnSchedule())
+    assert needs(damping.Fletcher()) and needs(Scaled())

@@ -22,7 +22,7 @@ from typing import Any
 
 import tensorflow as tf
 
-__all__ = ["Damping", "Standard", "Fletcher", "get"]
+__all__ = ["Damping", "Standard", "Fletcher", "get", "uses_curvature_diagonal"]
 
 _F64 = tf.float64
 #: Gain-ratio rule: the first increase factor after an acceptance (Nielsen).
@@ -160,6 +160,15 @@ class Fletcher(Damping):
     def diagonal(self, curvature_diagonal):
         floor = 1e-9 * tf.reduce_mean(curvature_diagonal) + 1e-30
         return tf.maximum(curvature_diagonal, floor)
+
+
+def uses_curvature_diagonal(damping: Damping) -> bool:
+    """Whether ``damping.diagonal`` depends on ``diag(H)``.
+
+    False for strategies that keep :meth:`Damping.diagonal` (``d = 1``):
+    solvers that do not form ``H`` then skip computing its diagonal.
+    """
+    return type(damping).diagonal is not Damping.diagonal
 
 
 _REGISTRY = {"standard": Standard, "fletcher": Fletcher}

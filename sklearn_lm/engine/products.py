@@ -73,7 +73,8 @@ def cross(a: tf.Tensor, b: tf.Tensor | None = None) -> tf.Tensor:
         return tf.matmul(a, b, transpose_a=True)
     if b is None:
         return RowBlocks(a).gram()
-    partial = tf.matmul(_blocks(a), _blocks(b), transpose_a=True)
+    layout = _layout(tf.shape(a)[0])
+    partial = tf.matmul(_blocks(a, layout), _blocks(b, layout), transpose_a=True)
     return tf.reduce_sum(tf.cast(partial, _F64), axis=0)
 
 

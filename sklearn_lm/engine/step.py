@@ -466,15 +466,12 @@ class LMStep:
         root = tf.sqrt(sw)
         loss_sum = tf.reduce_sum(sw * self.loss.sample_losses(y, z))
         e = e * root[:, None]
-        if f is None:
-            factor = tf.eye(self.k, dtype=_F64)[None] * root[:, None, None]
-        else:
-            factor = f * root[:, None, None]
+        factor = None if f is None else f * root[:, None, None]
 
-        # F^T F per sample (the weights included), formed once per step: each
-        # product then applies it with one pass.
+        # F^T F per sample (the weights included): the loss's closed form, or
+        # formed once per step in the model's dtype, like the products it sits
+        # between, and applied by one pass per product.
         closed_form = self.loss.curvature_times(y, z) if f is not None else None
-        # In the model's dtype, like the products it sits between.
         if f is None:
             hess = tf.cast(sw, fn.dtype)[:, None]
         elif closed_form is None:
@@ -504,6 +501,9 @@ class LMStep:
 
         def diagonal():
             if hasattr(fn, "gauss_newton_diagonal"):
+                if f is None:
+                    eye = tf.eye(self.k, dtype=_F64)[None]
+                    return fn.gauss_newton_diagonal(state, eye * root[:, None, None])
                 return fn.gauss_newton_diagonal(state, factor)
 
             def body(xc, yc, swc):
@@ -534,8 +534,11 @@ class LMStep:
             out = gn_times(v) / norm
             return out + penalty * v if self.l2 != 0.0 else out
 
-        h_diag = diagonal() / norm + (penalty if self.l2 != 0.0 else 0.0)
-        d = self.damping.diagonal(h_diag)
+        if damping_module.uses_curvature_diagonal(self.damping):
+            h_diag = diagonal() / norm + (penalty if self.l2 != 0.0 else 0.0)
+            d = self.damping.diagonal(h_diag)
+        else:  # d = 1: the diagonal of H is not needed (nor traced)
+            d = tf.ones([self.n], _F64)
 
         def solve(lam_):
             again = cg_solver(curvature_times, d, lam_, self.cg_max_iter, self.cg_rtol)
