@@ -27,6 +27,7 @@ All linearisation arithmetic is done in float64.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import keras
@@ -95,7 +96,9 @@ class Loss:
         """
         raise NotImplementedError
 
-    def curvature_times(self, y_true: tf.Tensor, y_pred: tf.Tensor):
+    def curvature_times(
+        self, y_true: tf.Tensor, y_pred: tf.Tensor
+    ) -> Callable[[tf.Tensor], tf.Tensor] | None:
         """``u -> F^T F u`` for output vectors ``u (N, k)``, or ``None``.
 
         The conjugate-gradient solver applies the curvature of the loss on

@@ -12,6 +12,8 @@ damping.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import tensorflow as tf
 
@@ -137,7 +139,13 @@ def solve_gram(jac, residuals, diagonal, lam, normaliser):
     return gram_solver(jac, diagonal, lam, normaliser)(residuals)
 
 
-def cg_solver(curvature_times, diagonal, lam, max_iter, rtol):
+def cg_solver(
+    curvature_times: Callable[[tf.Tensor], tf.Tensor],
+    diagonal: tf.Tensor,
+    lam: tf.Tensor,
+    max_iter: int,
+    rtol: float,
+) -> Callable[[tf.Tensor], tuple[tf.Tensor, tf.Tensor]]:
     """Inexact solves of ``(H + lam * diag(d)) delta = rhs`` by conjugate gradients.
 
     ``H`` is never formed: each iteration costs one ``curvature_times(v) =
