@@ -137,7 +137,7 @@ class Trainer:
         (the ``n x n`` normal equations, or the Gram form for batches with
         fewer residuals than weights) and factors it by Cholesky: exact, with
         ``O(n**3)`` work per attempt and ``24 n**2`` bytes. ``"cg"`` runs at
-        most ``cg_max_iter`` iterations of (Jacobi-preconditioned) conjugate
+        most ``cg_max_iter`` iterations of conjugate
         gradients on Gauss-Newton-vector products, each about one forward and
         one backward pass over the batch: no ``n x n`` matrix, no Jacobian
         rows, memory ``O(N)`` activations plus ``O(n)`` vectors -- the choice
@@ -147,7 +147,9 @@ class Trainer:
         the iteration's vectors, the gradient and the loss are float64; the
         products ``J v`` and ``J^T u`` inside the iterations run in the
         model's dtype (their sums over samples too), the loss curvature
-        between them in float64.
+        between them in float64 where the loss has a closed form
+        (:meth:`~sklearn_lm.engine.losses.Loss.curvature_times`), else in
+        the model's dtype.
     cg_max_iter : int, default=5
         Most conjugate-gradient iterations per solve (``solver="cg"``).
     cg_rtol : float, default=1e-3
