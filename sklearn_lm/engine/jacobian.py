@@ -418,29 +418,12 @@ class DenseChain(ModelFunction):
         """
         if state is None:
             _, state = self._forward(w, x, keep=True)
-        delta = tf.cast(u, self.dtype)
-        parts = [None] * len(self.layers)
-        for pos in range(len(self.layers) - 1, -1, -1):
-            layer = state[pos]
-            if layer.slope is not None:
-                delta = delta * layer.slope
-            parts[pos] = delta
-            if pos > 0:
-                delta = tf.matmul(delta, layer.kernel, transpose_b=True)
-        vec = tf.concat(
-            [
-                tf.reshape(
-                    cross(b, d)
-                    if precise
-                    else tf.cast(tf.matmul(b, d, transpose_a=True), tf.float64),
-                    [-1],
-                )
-                for b, d in zip(self._inputs(state), parts, strict=True)
-            ],
-            axis=0,
+        return self._weight_vector(
+            cross(b, d)
+            if precise
+            else tf.cast(tf.matmul(b, d, transpose_a=True), tf.float64)
+            for b, d in zip(self._inputs(state), self._deltas(state, u), strict=True)
         )
-        index = self._flat_order()
-        return vec if index is None else tf.gather(vec, index)
 
     def _directional(self, w, v, x, state, second):
         """Outputs and their first (and, with ``second``, second) derivative
@@ -507,17 +490,31 @@ class DenseChain(ModelFunction):
         return d + (bias_i is not None), u
 
     def _deltas(self, trace, f):
-        """``D_l = F d(out)/d(pre-activation)`` per layer, ``(N, q, u_l)``."""
+        """``D_l = F d(out)/d(pre-activation)`` per layer, ``(N, q, u_l)``.
+
+        ``f`` may also be one cotangent per sample, ``(N, k)``; the
+        sensitivities are then ``(N, u_l)``.
+        """
         deltas = [None] * len(self.layers)
         delta = tf.cast(f, self.dtype)
+        rows = delta.shape.rank == 3
         for pos in range(len(self.layers) - 1, -1, -1):
             layer = trace[pos]
             if layer.slope is not None:
-                delta = delta * layer.slope[:, None, :]
+                delta = delta * (layer.slope[:, None, :] if rows else layer.slope)
             deltas[pos] = delta
-            if pos > 0:
+            if pos > 0 and rows:
                 delta = tf.einsum("cqj,ij->cqi", delta, layer.kernel)
+            elif pos > 0:
+                delta = tf.matmul(delta, layer.kernel, transpose_b=True)
         return deltas
+
+    def _weight_vector(self, blocks):
+        """One ``(n,)`` vector, in the order of the weights, from one
+        ``(d_l + 1, u_l)`` block per layer (inputs with the bias row, units)."""
+        vec = tf.concat([tf.reshape(block, [-1]) for block in blocks], axis=0)
+        index = self._flat_order()
+        return vec if index is None else tf.gather(vec, index)
 
     def _inputs(self, trace):
         """Layer inputs, with a column of ones where the layer has a bias."""
@@ -550,13 +547,10 @@ class DenseChain(ModelFunction):
         """
         deltas = self._deltas(state, f)
         r = tf.cast(r, self.dtype)
-        parts = [
-            tf.reshape(cross(b, tf.einsum("cqu,cq->cu", d, r)), [-1])
+        return self._weight_vector(
+            cross(b, tf.einsum("cqu,cq->cu", d, r))
             for b, d in zip(self._inputs(state), deltas, strict=True)
-        ]
-        vec = tf.concat(parts, axis=0)
-        index = self._flat_order()
-        return vec if index is None else tf.gather(vec, index)
+        )
 
     def gauss_newton_diagonal(self, state, f):
         """``diag(J^T F^T F J)`` (float64, ``(n,)``) without forming ``F J``.
@@ -566,13 +560,10 @@ class DenseChain(ModelFunction):
         one product of ``(N, d + 1)`` by ``(N, u)`` values per layer.
         """
         deltas = self._deltas(state, f)
-        parts = [
-            tf.reshape(cross(tf.square(b), tf.reduce_sum(tf.square(d), axis=1)), [-1])
+        return self._weight_vector(
+            cross(tf.square(b), tf.reduce_sum(tf.square(d), axis=1))
             for b, d in zip(self._inputs(state), deltas, strict=True)
-        ]
-        vec = tf.concat(parts, axis=0)
-        index = self._flat_order()
-        return vec if index is None else tf.gather(vec, index)
+        )
 
     def gauss_newton(self, state, f, e):
         """``(J^T F^T F J, J^T F^T e)`` in float64, without forming ``F J``.
@@ -612,15 +603,13 @@ class DenseChain(ModelFunction):
                     rows[hi][lo] = tf.transpose(rows[lo][hi])
         h = tf.concat([tf.concat(row, axis=1) for row in rows], axis=0)
         e = tf.cast(e, self.dtype)
-        parts = [
-            tf.reshape(cross(b, tf.einsum("cqu,cq->cu", d, e)), [-1])
+        g = self._weight_vector(
+            cross(b, tf.einsum("cqu,cq->cu", d, e))
             for b, d in zip(inputs, deltas, strict=True)
-        ]
-        g = tf.concat(parts, axis=0)
+        )
         index = self._flat_order()
         if index is not None:
             h = tf.gather(tf.gather(h, index, axis=0), index, axis=1)
-            g = tf.gather(g, index)
         return h, g
 
     def _row_blocks(self, trace, f):
