@@ -316,3 +316,51 @@ def test_graph_calls_skip_grappler_for_the_call_only():
         _call_options.call(spy, (None,))
     assert seen == [True, True]
     assert meta_optimizer_off() == before is False
+
+
+def _weights(model):
+    return np.concatenate([v.numpy().ravel() for v in model.trainable_variables])
+
+
+def _two_steps(x1, y1, x2, y2, *, handles=True, monkeypatch=None):
+    model = _model(seed=3)
+    trainer = Trainer(model, "mse", damping.Standard(initial=0.1), geodesic=False)
+    if not handles:
+        monkeypatch.setattr(trainer.fn, "variable_handles", lambda: None)
+    trainer.train_step(x1, y1)
+    second = x2() if callable(x2) else x2, y2() if callable(y2) else y2
+    trainer.train_step(*second)
+    return _weights(model)
+
+
+def test_train_step_reuses_conversions_only_for_the_same_tensors():
+    x = RNG.standard_normal((12, 2))
+    y1 = RNG.standard_normal((12, 2))
+    y2 = RNG.standard_normal((12, 2))
+    expected = _two_steps(x, y1, x, y2)  # arrays: converted at every call
+    # The data must matter: two steps on y1 end elsewhere.
+    assert np.abs(_two_steps(x, y1, x, y1) - expected).max() > 1e-3
+    xt, y1t, y2t = (tf.constant(a) for a in (x, y1, y2))
+    np.testing.assert_allclose(_two_steps(xt, y1t, xt, y2t), expected, rtol=1e-12)
+    # An array changed in place between calls is read again.
+    changing = y1.copy()
+
+    def changed():
+        changing[...] = y2
+        return changing
+
+    np.testing.assert_allclose(
+        _two_steps(x, changing, x, changed), expected, rtol=1e-12
+    )
+
+
+def test_train_step_without_variable_handles_gives_the_same_step(monkeypatch):
+    """Variables other than plain TensorFlow ones are read and written eagerly."""
+    x = RNG.standard_normal((12, 2))
+    y1 = RNG.standard_normal((12, 2))
+    y2 = RNG.standard_normal((12, 2))
+    np.testing.assert_allclose(
+        _two_steps(x, y1, x, y2, handles=False, monkeypatch=monkeypatch),
+        _two_steps(x, y1, x, y2),
+        rtol=1e-12,
+    )

@@ -100,6 +100,38 @@ class ModelFunction:
             else:
                 v.assign(part.astype(tf.as_dtype(v.dtype).as_numpy_dtype))
 
+    def variable_handles(self) -> list[tf.Tensor] | None:
+        """Resource handles of the variables, for :meth:`read_handles` and
+        :meth:`write_handles`.
+
+        ``None`` unless every variable is a plain TensorFlow variable of the
+        model's dtype (not, for example, a distributed one).
+        """
+        handles = []
+        for v in self.variables:
+            target = getattr(v, "value", None)
+            if type(target) is not _RESOURCE_VARIABLE or target.dtype != self.dtype:
+                return None
+            handles.append(target.handle)
+        return handles
+
+    def read_handles(self, handles) -> tf.Tensor:
+        """In a graph: the flat weights read from :meth:`variable_handles`."""
+        return tf.concat(
+            [
+                tf.reshape(
+                    tf.raw_ops.ReadVariableOp(resource=h, dtype=self.dtype), [-1]
+                )
+                for h in handles
+            ],
+            axis=0,
+        )
+
+    def write_handles(self, handles, w: tf.Tensor) -> None:
+        """In a graph: write the flat weights ``w`` through :meth:`variable_handles`."""
+        for h, part in zip(handles, self.unflatten(w), strict=True):
+            tf.raw_ops.AssignVariableOp(resource=h, value=part)
+
     def unflatten(self, w: tf.Tensor) -> list[tf.Tensor]:
         """The parts of ``w`` in the variables' shapes."""
         parts = tf.split(w, self.sizes)
@@ -275,14 +307,32 @@ _FORWARD = {
     "silu": tf.nn.silu,
 }
 
+# Products with phi' in one pass, by the gradient kernels of the activations:
+# (pre-activation z, activation a, t) -> phi'(z) * t, for t shaped like a.
+_SLOPE_TIMES = {
+    "tanh": lambda z, a, t: tf.raw_ops.TanhGrad(y=a, dy=t),
+    "sigmoid": lambda z, a, t: tf.raw_ops.SigmoidGrad(y=a, dy=t),
+    "relu": lambda z, a, t: tf.raw_ops.ReluGrad(gradients=t, features=z),
+}
+# phi''(z) / phi'(z) as a function of (z, a), for the activations where it is
+# simple: phi''(z) * z1**2 is then this ratio * z1 * a1 with a1 = phi'(z) * z1.
+_BEND_RATIOS = {
+    "tanh": lambda z, a: -2.0 * a,
+    "sigmoid": lambda z, a: 1.0 - 2.0 * a,
+}
+
 
 class _Pass(NamedTuple):
     """One ``Dense`` layer of a forward pass: ``outputs = phi(inputs @ kernel + b)``.
 
     ``slope`` and ``bend`` are ``phi'`` and ``phi''`` at the pre-activation,
-    ``None`` for the identity (and ``bend`` wherever ``phi''`` vanishes).
-    ``augmented`` is ``inputs`` with a column of ones, where the caller
-    prepared it (:meth:`DenseChain.prepare_inputs`), else ``None``.
+    ``None`` for the identity (and ``bend`` wherever ``phi''`` vanishes);
+    use :meth:`times_slope` and :meth:`bend_term`, which avoid forming them
+    where the activation allows. ``augmented`` is ``inputs`` with a column of
+    ones, where the caller prepared it (:meth:`DenseChain.prepare_inputs`),
+    else ``None``. ``pre`` is the pre-activation, ``activation`` the name of
+    ``phi``, ``bend_ratio`` is ``phi'' / phi'`` where that is simple (else
+    ``None``).
     """
 
     inputs: tf.Tensor
@@ -291,6 +341,28 @@ class _Pass(NamedTuple):
     slope: tf.Tensor | None
     bend: tf.Tensor | None
     augmented: tf.Tensor | None = None
+    pre: tf.Tensor | None = None
+    activation: str = "linear"
+    bend_ratio: tf.Tensor | None = None
+
+    def times_slope(self, t: tf.Tensor) -> tf.Tensor:
+        """``phi'(z) * t`` for ``t`` of shape ``(N, u)`` or ``(N, q, u)``."""
+        if self.slope is None:
+            return t
+        fused = _SLOPE_TIMES.get(self.activation)
+        rows = t.shape.rank == 3
+        if fused is not None and (not rows or t.shape[1] == 1):
+            z, a = self.pre, self.outputs
+            if rows:
+                z, a = tf.expand_dims(z, 1), tf.expand_dims(a, 1)
+            return fused(z, a, t)
+        return t * (self.slope[:, None, :] if rows else self.slope)
+
+    def bend_term(self, z1: tf.Tensor, a1: tf.Tensor) -> tf.Tensor | None:
+        """``phi''(z) * z1**2`` given ``a1 = phi'(z) * z1``; ``None`` if zero."""
+        if self.bend_ratio is not None:
+            return self.bend_ratio * z1 * a1
+        return None if self.bend is None else self.bend * tf.square(z1)
 
 
 class _Prepared(NamedTuple):
@@ -371,6 +443,7 @@ class DenseChain(ModelFunction):
             if keep:
                 # Derivatives a caller does not use are pruned from the graph.
                 slope, bend = _DERIVATIVES[act], _SECOND_DERIVATIVES[act]
+                ratio = _BEND_RATIOS.get(act)
                 trace.append(
                     _Pass(
                         a,
@@ -379,6 +452,9 @@ class DenseChain(ModelFunction):
                         None if slope is None else slope(z, a_next),
                         None if bend is None else bend(z, a_next),
                         prepared.augmented if prepared and pos == 0 else None,
+                        z,
+                        act,
+                        None if ratio is None else ratio(z, a_next),
                     )
                 )
             a = a_next
@@ -435,7 +511,8 @@ class DenseChain(ModelFunction):
         # zero (the input, and second derivatives that vanish): fewer passes.
         a1 = a2 = None
         for pos, (kernel_i, bias_i, _) in enumerate(self.layers):
-            inputs, _, kernel, slope, bend, augmented = state[pos]
+            layer = state[pos]
+            inputs, kernel, augmented = layer.inputs, layer.kernel, layer.augmented
             d_kernel = tangents[kernel_i]
             d_bias = None if bias_i is None else tangents[bias_i]
             if augmented is not None:  # the first layer, inputs prepared
@@ -447,19 +524,19 @@ class DenseChain(ModelFunction):
             if a1 is not None:
                 z1 = z1 + tf.matmul(a1, kernel)
                 if second:
-                    z2 = 2.0 * tf.matmul(a1, d_kernel)
+                    z2 = tf.matmul(a1, 2.0 * d_kernel)
                     if a2 is not None:
                         z2 = z2 + tf.matmul(a2, kernel)
             if d_bias is not None:
                 z1 = z1 + d_bias
-            if slope is None:
-                a1, a2 = z1, z2
+            a1 = layer.times_slope(z1)
+            if layer.slope is None:
+                a2 = z2
                 continue
-            a2 = None if z2 is None else slope * z2
-            if second and bend is not None:
-                term = bend * tf.square(z1)
+            a2 = None if z2 is None else layer.times_slope(z2)
+            term = layer.bend_term(z1, a1) if second else None
+            if term is not None:
                 a2 = term if a2 is None else a2 + term
-            a1 = slope * z1
         return state[-1].outputs, a1, a2
 
     def outputs_and_jacobian(self, w, x):
@@ -500,14 +577,26 @@ class DenseChain(ModelFunction):
         rows = delta.shape.rank == 3
         for pos in range(len(self.layers) - 1, -1, -1):
             layer = trace[pos]
-            if layer.slope is not None:
-                delta = delta * (layer.slope[:, None, :] if rows else layer.slope)
+            delta = layer.times_slope(delta)
             deltas[pos] = delta
             if pos > 0 and rows:
-                delta = tf.einsum("cqj,ij->cqi", delta, layer.kernel)
+                delta = self._back_rows(delta, layer.kernel)
             elif pos > 0:
                 delta = tf.matmul(delta, layer.kernel, transpose_b=True)
         return deltas
+
+    @staticmethod
+    def _back_rows(delta, kernel):
+        """``delta (N, q, u) @ kernel^T`` for ``kernel (i, u)``: ``(N, q, i)``.
+
+        One matrix product over the ``N q`` rows: faster here than a batched
+        contraction or, for ``u == 1``, a broadcast product.
+        """
+        shape = tf.shape(delta)
+        flat = tf.matmul(
+            tf.reshape(delta, [-1, kernel.shape[1]]), kernel, transpose_b=True
+        )
+        return tf.reshape(flat, [shape[0], shape[1], kernel.shape[0]])
 
     def _weight_vector(self, blocks):
         """One ``(n,)`` vector, in the order of the weights, from one

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numbers
+import weakref
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -229,6 +230,8 @@ class Trainer:
         self._nu = tf.constant(2.0, tf.float64)
         self._epochs_done = 0
         self._compiled: dict = {}
+        # The last tensors given to train_step and their conversion (_prepare).
+        self._last_prepared: list = []
 
     # -- state -------------------------------------------------------------------
     @property
@@ -246,6 +249,37 @@ class Trainer:
         if hasattr(self.fn, "layers"):
             return self.fn.dtype
         return tf.as_dtype(self.model.inputs[0].dtype)
+
+    def _prepare_cached(self, x, y, sample_weight):
+        """:meth:`_prepare`, reused while the same tensors come back.
+
+        Tensors are immutable, so ``train_step`` called in a loop on the same
+        ``x``, ``y`` (and ``sample_weight``) converts them once. The entry is
+        dropped as soon as one of them is garbage collected; arrays, which
+        can change in place, are converted on every call.
+        """
+        given = (x, y, sample_weight)
+        if not all(v is None or isinstance(v, tf.Tensor) for v in given) or not (
+            tf.executing_eagerly()
+        ):
+            return self._prepare(x, y, sample_weight)
+        if self._last_prepared:
+            refs, prepared = self._last_prepared[0]
+            if all(
+                (r is None and v is None) or (r is not None and r() is v)
+                for r, v in zip(refs, given, strict=True)
+            ):
+                return prepared
+        prepared = self._prepare(x, y, sample_weight)
+        holder = self._last_prepared
+        holder.clear()
+
+        def drop(_, holder=holder):
+            holder.clear()
+
+        refs = tuple(None if v is None else weakref.ref(v, drop) for v in given)
+        holder.append((refs, prepared))
+        return prepared
 
     def _prepare(self, x, y, sample_weight):
         x = tf.convert_to_tensor(x)
@@ -356,12 +390,24 @@ class Trainer:
             ``initial_loss``, ``damping`` (lambda after the step),
             ``attempts`` and ``accepted``.
         """
-        x, y, sw = self._prepare(x, y, sample_weight)
+        x, y, sw = self._prepare_cached(x, y, sample_weight)
         self._check_memory(int(x.shape[0]))
-        res = self._run_step(x, y, sw, self.fn.get_weights())
-        if bool(res.accepted):
-            self.fn.set_weights(res.weights)
+        handles = self.fn.variable_handles()
+        if handles is None:
+            res = self._run_step(x, y, sw, self.fn.get_weights())
+            if bool(res.accepted):
+                self.fn.set_weights(res.weights)
+        else:
+            res = self._step_in_place(x, y, sw, handles)
         return self._step_logs(res)
+
+    def _step_in_place(self, x, y, sw, handles):
+        """One compiled step that reads and writes the model's variables
+        (through ``handles``, see ``ModelFunction.variable_handles``)."""
+        step = self._functions(x, y)[3]
+        res = step(self._lam, self._nu, x, y, sw, *handles)
+        self._lam, self._nu = res.damping, res.nu
+        return res
 
     @staticmethod
     def _step_logs(res) -> dict[str, Any]:
@@ -450,9 +496,13 @@ class Trainer:
             self._check_memory(size)
         rng = np.random.default_rng(seed)
         history = History()
-        # Weights stay a tensor during an epoch and are written back to the
-        # model's variables at its end (before callbacks see the model).
-        w = self.fn.get_weights()
+        # Steps on whole batches read and write the model's variables inside
+        # their graphs (w is None). Otherwise (mini-batch epochs over arrays,
+        # or variables that are not plain TensorFlow ones) the weights stay a
+        # tensor during an epoch and are written back at its end (before
+        # callbacks see the model).
+        in_place = self.fn.variable_handles() is not None and (is_dataset or size >= n)
+        w = None if in_place else self.fn.get_weights()
         for _ in range(epochs):
             if is_dataset:
                 w, losses, attempts, stop = self._dataset_epoch(x, w)
@@ -464,7 +514,8 @@ class Trainer:
                 )
             steps = len(losses)
             history.n_steps += steps
-            self.fn.set_weights(w)
+            if not in_place:
+                self.fn.set_weights(w)
             if steps == 0 and stop is None:
                 raise ValueError("The dataset yielded no batches.")
             finite = [v for v in losses if np.isfinite(v)]
@@ -492,11 +543,19 @@ class Trainer:
         return history
 
     def _steps(self, batches, w):
-        """Run compiled steps over ``batches``: ``(w, losses, attempts, stop)``."""
+        """Run compiled steps over ``batches``: ``(w, losses, attempts, stop)``.
+
+        ``w`` None: the model's variables hold the weights and every step
+        updates them (``w`` stays None).
+        """
         losses, attempts = [], []
+        handles = self.fn.variable_handles() if w is None else None
         for xb, yb, swb in batches:
-            res = self._run_step(xb, yb, swb, w)
-            w = res.weights
+            if handles is None:
+                res = self._run_step(xb, yb, swb, w)
+                w = res.weights
+            else:
+                res = self._step_in_place(xb, yb, swb, handles)
             losses.append(float(res.loss))
             attempts.append(int(res.attempts))
             if not np.isfinite(float(res.initial_loss)):

@@ -744,10 +744,15 @@ def compiled_step(
     cg_max_iter: int = 5,
     cg_rtol: float = 1e-3,
 ):
-    """Return ``(step, objective, epoch)``: compiled functions of tensors.
+    """Return ``(step, objective, epoch, step_variables)``: compiled functions.
 
     Each wraps a ``tf.function`` with a fixed input signature and is called
-    with positional tensors of the signature's dtypes.
+    with positional tensors of the signature's dtypes. ``step_variables(lam,
+    nu, x, y, sample_weight, *handles)`` is ``step`` on the weights read
+    from the variables behind ``handles``
+    (:meth:`~sklearn_lm.engine.jacobian.ModelFunction.variable_handles`), which
+    it writes back: one call instead of three for a step that updates a
+    model.
 
     Functions are cached (least recently used, 32 entries) by the model
     function's :attr:`~ModelFunction.key` and every setting, so repeated fits
@@ -821,12 +826,30 @@ def compiled_step(
         ],
         autograph=False,
     )
-    step, objective, epoch = _Concrete(step), _Concrete(objective), _Concrete(epoch)
+    handle_specs = [tf.TensorSpec([], tf.resource)] * len(fn.variables)
+
+    def step_variables(lam, nu, x, y, sw, *handles):
+        res = lm.step(fn.read_handles(handles), lam, nu, x, y, sw)
+        # A rejected step returns the weights it read: writing them is a no-op.
+        fn.write_handles(handles, res.weights)
+        return res
+
+    step_variables = tf.function(
+        step_variables,
+        input_signature=[s_spec, s_spec, x_spec, y_spec, sw_spec, *handle_specs],
+        autograph=False,
+    )
+    functions = (
+        _Concrete(step),
+        _Concrete(objective),
+        _Concrete(epoch),
+        _Concrete(step_variables),
+    )
     if key is not None:
-        _CACHE[key] = (step, objective, epoch)
+        _CACHE[key] = functions
         while len(_CACHE) > _CACHE_SIZE:
             _CACHE.popitem(last=False)
-    return step, objective, epoch
+    return functions
 
 
 def normal_matrix_bytes(n_params: int) -> int:
