@@ -162,7 +162,8 @@ def _costmodel(rates: dict | None) -> list[str]:
     m, n = rates["shape"]
     lines += [
         f"Rate of `J^T J` for J of shape ({m} x {n}), GFLOP/s = 2 m n² / time "
-        "(median of repeated runs):",
+        "(median of repeated runs; measured at the start and at the end of the "
+        "run, the higher of the two):",
         "",
     ]
     lines += _table(

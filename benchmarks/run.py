@@ -295,8 +295,11 @@ def main(argv: list[str] | None = None) -> int:
         folder = Path(args.rerender)
         record = json.loads((folder / "run.json").read_text())
         settings = Settings(**record["settings"])
-        cost = json.loads((folder / "costmodel.json").read_text())
-        rates = cost.get("rates") if cost.get("status") == "ok" else None
+        rates = _best_rates(
+            json.loads(path.read_text())
+            for path in (folder / "costmodel.json", folder / "costmodel_end.json")
+            if path.exists()
+        )
         record["rerendered"] = " ".join(["python -m benchmarks.run", *argv])
         _write_outputs(record, settings, _load_raw(record, folder), rates, out, folder)
         return 0
@@ -321,14 +324,38 @@ def main(argv: list[str] | None = None) -> int:
 
     spec = {"kind": "costmodel", "settings": settings.to_dict()}
     cost = _spawn(spec, folder, "costmodel", settings)
-    rates = cost.get("rates") if cost.get("status") == "ok" else None
-    print(f"[cost model] {cost.get('status')}: {rates or cost.get('error')}")
+    print(
+        f"[cost model] {cost.get('status')}: {cost.get('rates') or cost.get('error')}"
+    )
 
     raw = _run_all(record["tasks"], args.contenders, settings, folder)
+    # Measured again at the end: a busy moment of a shared machine must not
+    # understate the rate (and so overstate every fraction of it).
+    end = _spawn(spec, folder, "costmodel_end", settings)
+    print(
+        f"[cost model, end] {end.get('status')}: {end.get('rates') or end.get('error')}"
+    )
+    rates = _best_rates([cost, end])
     record["duration_min"] = (time.perf_counter() - started) / 60.0
     (folder / "run.json").write_text(json.dumps(record, indent=1))
     _write_outputs(record, settings, raw, rates, out, folder)
     return 0
+
+
+def _best_rates(results) -> dict | None:
+    """The higher rate of each kind over the successful measurements."""
+    best: dict | None = None
+    for result in results:
+        rates = result.get("rates") if result.get("status") == "ok" else None
+        if not rates:
+            continue
+        if best is None:
+            best = dict(rates)
+            continue
+        for key, value in rates.items():
+            if isinstance(value, int | float) and key in best:
+                best[key] = max(best[key], value)
+    return best
 
 
 if __name__ == "__main__":

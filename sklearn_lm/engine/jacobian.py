@@ -101,11 +101,19 @@ class ModelFunction:
                 v.assign(part.astype(tf.as_dtype(v.dtype).as_numpy_dtype))
 
     def variable_handles(self) -> list[tf.Tensor] | None:
-        """Resource handles of the variables, for :meth:`read_handles` and
-        :meth:`write_handles`.
+        """Resource handles of the model's variables, in the order of ``w``.
 
-        ``None`` unless every variable is a plain TensorFlow variable of the
-        model's dtype (not, for example, a distributed one).
+        They let a compiled graph read and write the variables it was not
+        traced with (:meth:`read_handles`, :meth:`write_handles`), so one
+        graph serves every model of the same architecture.
+
+        Returns
+        -------
+        list of tf.Tensor or None
+            One scalar ``tf.resource`` tensor per variable; ``None`` unless
+            every variable is a plain TensorFlow variable of the model's
+            dtype (a distributed or mixed-precision variable, for example,
+            is not).
         """
         handles = []
         for v in self.variables:
@@ -116,19 +124,34 @@ class ModelFunction:
         return handles
 
     def read_handles(self, handles) -> tf.Tensor:
-        """In a graph: the flat weights read from :meth:`variable_handles`."""
-        return tf.concat(
-            [
-                tf.reshape(
-                    tf.raw_ops.ReadVariableOp(resource=h, dtype=self.dtype), [-1]
-                )
-                for h in handles
-            ],
-            axis=0,
-        )
+        """The flat weights, read through :meth:`variable_handles` (in a graph).
+
+        Parameters
+        ----------
+        handles : sequence of tf.Tensor
+            The handles of :meth:`variable_handles` (or graph inputs that
+            receive them).
+
+        Returns
+        -------
+        tf.Tensor
+            ``(n_params,)`` in the model's dtype.
+        """
+        parts = [
+            tf.raw_ops.ReadVariableOp(resource=h, dtype=self.dtype) for h in handles
+        ]
+        return tf.concat([tf.reshape(p, [-1]) for p in parts], axis=0)
 
     def write_handles(self, handles, w: tf.Tensor) -> None:
-        """In a graph: write the flat weights ``w`` through :meth:`variable_handles`."""
+        """Write the flat weights ``w`` through :meth:`variable_handles` (in a graph).
+
+        Parameters
+        ----------
+        handles : sequence of tf.Tensor
+            As for :meth:`read_handles`.
+        w : tf.Tensor
+            ``(n_params,)`` in the model's dtype.
+        """
         for h, part in zip(handles, self.unflatten(w), strict=True):
             tf.raw_ops.AssignVariableOp(resource=h, value=part)
 

@@ -383,6 +383,20 @@ class Trainer:
     def train_step(self, x, y, sample_weight=None) -> dict[str, Any]:
         """Take one LM step on one batch.
 
+        The compiled step reads the model's weights and writes the new ones
+        itself (for plain TensorFlow variables), so a loop of ``train_step``
+        costs one graph call per step. Tensors passed again unchanged (the
+        same ``tf.Tensor`` objects) are converted once; arrays are converted
+        at every call.
+
+        Parameters
+        ----------
+        x : array-like or tf.Tensor
+            Inputs of the batch.
+        y : array-like or tf.Tensor
+            Targets (see the loss for the expected layout).
+        sample_weight : array-like or tf.Tensor of shape (n_samples,), optional
+
         Returns
         -------
         dict
