@@ -26,7 +26,9 @@ For a batch of ``N`` samples the step
 
 The step is a pure function of ``(w, lam, nu, x, y, sample_weight)``; it never
 touches Keras variables, so one compiled step serves every model with the same
-architecture (see :func:`compiled_step`).
+architecture (see :func:`compiled_step`). Its variant for updating a model in
+place reads and writes the variables through handles that are inputs of the
+graph, not captured by it, so it is shared in the same way.
 """
 
 from __future__ import annotations
