@@ -304,10 +304,9 @@ _DERIVATIVES = {
 }
 _SECOND_DERIVATIVES = {
     # activation name -> second derivative as a function of (pre-activation,
-    # activation); None where it is zero everywhere
+    # activation); None where it is zero everywhere. tanh and sigmoid are
+    # absent: their second derivative is written through _BEND_RATIOS.
     "linear": None,
-    "tanh": lambda z, a: -2.0 * a * (1.0 - tf.square(a)),
-    "sigmoid": lambda z, a: a * (1.0 - a) * (1.0 - 2.0 * a),
     "relu": None,
     "softplus": lambda z, a: tf.sigmoid(z) * (1.0 - tf.sigmoid(z)),
     "elu": lambda z, a: tf.where(z > 0, tf.zeros_like(a), a + 1.0),
@@ -349,7 +348,8 @@ class _Pass(NamedTuple):
     """One ``Dense`` layer of a forward pass: ``outputs = phi(inputs @ kernel + b)``.
 
     ``slope`` and ``bend`` are ``phi'`` and ``phi''`` at the pre-activation,
-    ``None`` for the identity (and ``bend`` wherever ``phi''`` vanishes);
+    ``None`` for the identity (and ``bend`` wherever ``phi''`` vanishes, or
+    where ``bend_ratio`` stands for it);
     use :meth:`times_slope` and :meth:`bend_term`, which avoid forming them
     where the activation allows. ``augmented`` is ``inputs`` with a column of
     ones, where the caller prepared it (:meth:`DenseChain.prepare_inputs`),
@@ -465,7 +465,7 @@ class DenseChain(ModelFunction):
             a_next = z if _FORWARD[act] is None else _FORWARD[act](z)
             if keep:
                 # Derivatives a caller does not use are pruned from the graph.
-                slope, bend = _DERIVATIVES[act], _SECOND_DERIVATIVES[act]
+                slope, bend = _DERIVATIVES[act], _SECOND_DERIVATIVES.get(act)
                 ratio = _BEND_RATIOS.get(act)
                 trace.append(
                     _Pass(
