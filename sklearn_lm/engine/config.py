@@ -1,0 +1,187 @@
+"""One frozen description of a Levenberg-Marquardt step.
+
+:class:`StepConfig` holds every setting that shapes the compiled step: the
+loss, the damping strategy, the solver and its options. The step
+(:mod:`sklearn_lm.engine.step`), the compile cache
+(:mod:`sklearn_lm.engine.compile`), :class:`~sklearn_lm.engine.Trainer` and
+:class:`~sklearn_lm.engine.LMModel` all read it, so a new step option is one
+field here, validated here, and used where the step needs it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import numbers
+from typing import Any
+
+import numpy as np
+
+from . import damping as damping_module
+from . import losses as losses_module
+
+__all__ = ["StepConfig", "check_number"]
+
+_SOLVERS = ("direct", "cg")
+_FORMS = ("auto", "normal", "gram")
+
+
+def check_number(name: str, value: Any, low: float, *, integer=False, inclusive=True):
+    """Return ``value`` if it is a finite number ``>= low`` (``> low``), else raise.
+
+    The error names the parameter and echoes the value received.
+    """
+    kind = numbers.Integral if integer else numbers.Real
+    if isinstance(value, bool) or not isinstance(value, kind) or not np.isfinite(value):
+        ok = False
+    else:
+        ok = value >= low if inclusive else value > low
+    if not ok:
+        what = "an integer" if integer else "a finite number"
+        sign = ">=" if inclusive else ">"
+        raise ValueError(
+            f"{name} must be {what} {sign} {low}. Received: {name}={value!r}"
+        )
+    return int(value) if integer else float(value)
+
+
+def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        listed = [repr(c) for c in choices]
+        expected = " or ".join([", ".join(listed[:-1]), listed[-1]])
+        raise ValueError(f"{name} must be {expected}. Received: {name}={value!r}")
+    return value
+
+
+def _check_bool(name: str, value: Any) -> bool:
+    if not isinstance(value, bool | np.bool_):
+        raise TypeError(f"{name} must be a bool. Received: {name}={value!r}")
+    return bool(value)
+
+
+@dataclasses.dataclass(frozen=True)
+class StepConfig:
+    """Settings of one compiled LM step; validated on construction.
+
+    Parameters
+    ----------
+    loss : str or losses.Loss, default="mse"
+        See :func:`sklearn_lm.engine.losses.get`.
+    damping : str or damping.Damping, default="standard"
+        The damping strategy (how ``lambda`` enters the system and changes);
+        see :func:`sklearn_lm.engine.damping.get`.
+    learning_rate : float, default=1.0
+        Fraction of the LM step taken (``w - learning_rate * delta``).
+    max_attempts : int, default=10
+        Damping retries per step before the step is given up.
+    l2 : float, default=0.0
+        L2 penalty ``l2 * sum(W**2)`` over kernels (variables with two or more
+        dimensions); biases are not penalised.
+    solver : {"direct", "cg"}, default="direct"
+        ``"direct"`` forms the damped system in float64 and factors it;
+        ``"cg"`` solves it inexactly by conjugate gradients on
+        Gauss-Newton-vector products.
+    form : {"auto", "normal", "gram"}, default="auto"
+        Which system the direct solver forms: the ``n x n`` normal equations,
+        the ``(N q) x (N q)`` Gram system, or (``"auto"``) the Gram form per
+        batch when ``N q < n`` and ``l2 == 0``.
+    chunk_size : int or None, default=None
+        Samples per chunk when accumulating the normal equations; ``None``
+        until :meth:`for_model` fills in the default for a model.
+    chunked : bool, default=True
+        Whether batches may exceed ``chunk_size`` samples. ``False`` builds a
+        graph without the chunk loop.
+    geodesic : bool, default=True
+        Geodesic acceleration (Transtrum and Sethna) in every attempt.
+    geodesic_ratio : float, default=0.75
+        Largest ``2 |a| / |v|`` for which the acceleration is used.
+    cg_max_iter : int, default=5
+        Most conjugate-gradient iterations per solve (``solver="cg"``).
+    cg_rtol : float, default=1e-3
+        Relative residual at which conjugate gradients stop.
+    """
+
+    loss: Any = "mse"
+    damping: Any = "standard"
+    learning_rate: float = 1.0
+    max_attempts: int = 10
+    l2: float = 0.0
+    solver: str = "direct"
+    form: str = "auto"
+    chunk_size: int | None = None
+    chunked: bool = True
+    geodesic: bool = True
+    geodesic_ratio: float = 0.75
+    cg_max_iter: int = 5
+    cg_rtol: float = 1e-3
+
+    def __post_init__(self):
+        checked = {
+            "loss": losses_module.get(self.loss),
+            "damping": damping_module.get(self.damping),
+            "learning_rate": check_number(
+                "learning_rate", self.learning_rate, 0, inclusive=False
+            ),
+            "max_attempts": check_number(
+                "max_attempts", self.max_attempts, 1, integer=True
+            ),
+            "l2": check_number("l2", self.l2, 0),
+            "solver": _check_choice("solver", self.solver, _SOLVERS),
+            "form": _check_choice("form", self.form, _FORMS),
+            "chunk_size": None
+            if self.chunk_size is None
+            else check_number("chunk_size", self.chunk_size, 1, integer=True),
+            "chunked": _check_bool("chunked", self.chunked),
+            "geodesic": _check_bool("geodesic", self.geodesic),
+            "geodesic_ratio": check_number(
+                "geodesic_ratio", self.geodesic_ratio, 0, inclusive=False
+            ),
+            "cg_max_iter": check_number(
+                "cg_max_iter", self.cg_max_iter, 1, integer=True
+            ),
+            "cg_rtol": check_number("cg_rtol", self.cg_rtol, 0, inclusive=False),
+        }
+        for name, value in checked.items():
+            object.__setattr__(self, name, value)
+
+    @classmethod
+    def option_names(cls) -> tuple[str, ...]:
+        """The names of the step options (every field but ``loss`` and ``damping``)."""
+        return tuple(
+            f.name for f in dataclasses.fields(cls) if f.name not in ("loss", "damping")
+        )
+
+    def replace(self, **changes: Any) -> StepConfig:
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    def key(self) -> tuple:
+        """A hashable description: equal keys compile the same graph.
+
+        Built-in losses and damping strategies enter by their class and
+        configuration (their ``initial`` damping is a graph input, not part
+        of the key); custom subclasses by identity.
+        """
+        values = []
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if field.name == "loss":
+                value = _object_key(value, losses_module)
+            elif field.name == "damping":
+                value = _object_key(value, damping_module)
+            values.append(value)
+        return tuple(values)
+
+
+#: Settings that reach the graph as tensors, not constants: not part of a key.
+_RUNTIME_SETTINGS = frozenset({"initial"})
+
+
+def _object_key(obj, builtin_module) -> tuple:
+    cls = type(obj)
+    if cls.__module__ == builtin_module.__name__:
+        config = obj.get_config().items()
+        return (
+            cls.__name__,
+            tuple(sorted(i for i in config if i[0] not in _RUNTIME_SETTINGS)),
+        )
+    return (cls.__module__, cls.__qualname__, id(obj))
