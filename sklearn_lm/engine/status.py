@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import enum
 
-__all__ = ["Status"]
+__all__ = ["Status", "GRAPH_CODES", "from_graph_code"]
 
 
 class Status(str, enum.Enum):
@@ -75,3 +75,23 @@ _MESSAGES = {
     Status.CALLBACK: "a callback asked to stop",
     Status.TIME_LIMIT: "the time budget ran out",
 }
+
+
+#: The stop codes that compiled graphs return, by position: 0 means "go on".
+GRAPH_CODES = (None, Status.NON_FINITE, Status.DAMPING_MAX)
+
+
+def from_graph_code(code: int) -> Status | None:
+    """The :class:`Status` of a compiled step's or epoch's integer stop code.
+
+    Parameters
+    ----------
+    code : int
+        An index into :data:`GRAPH_CODES`.
+
+    Returns
+    -------
+    Status or None
+        ``None`` for 0 (no reason to stop).
+    """
+    return GRAPH_CODES[int(code)]
