@@ -718,7 +718,8 @@ _RUNTIME_SETTINGS = frozenset({"initial"})
 
 def _config_key(obj, builtin_module) -> tuple:
     cls = type(obj)
-    if cls.__module__ == builtin_module.__name__:
+    home = builtin_module.__name__
+    if cls.__module__ == home or cls.__module__.startswith(home + "."):
         config = obj.get_config().items()
         return (
             cls.__name__,
