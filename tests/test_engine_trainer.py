@@ -284,8 +284,8 @@ def test_compiled_steps_are_shared_between_same_shaped_fits():
     fa = a._functions(*a._prepare(x, x, None)[:2])
     fb = b._functions(*b._prepare(x, x, None)[:2])
     fc = c._functions(*c._prepare(x, x, None)[:2])
-    assert fa[0] is fb[0] and fa[2] is fb[2]
-    assert fc[0] is not fa[0]
+    assert fa.step is fb.step and fa.epoch is fb.epoch
+    assert fc.step is not fa.step
 
 
 def test_crossentropy_on_a_conv_model_with_softmax_outputs():

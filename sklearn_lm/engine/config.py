@@ -18,6 +18,7 @@ import numpy as np
 
 from . import damping as damping_module
 from . import losses as losses_module
+from . import memory
 
 __all__ = ["StepConfig", "check_number"]
 
@@ -153,6 +154,31 @@ class StepConfig:
     def replace(self, **changes: Any) -> StepConfig:
         """A copy with some fields changed (validated again)."""
         return dataclasses.replace(self, **changes)
+
+    def for_model(self, fn) -> StepConfig:
+        """This configuration with ``chunk_size`` filled in for a model function.
+
+        A ``chunk_size`` of ``None`` becomes
+        :func:`~sklearn_lm.engine.memory.default_chunk_size` for ``fn``'s
+        weights, residual rows per sample and dtype (a chunk's rows, or the
+        layer-by-layer products' temporaries, hold about 128 MiB); a set
+        ``chunk_size`` is kept.
+
+        Parameters
+        ----------
+        fn : ModelFunction
+
+        Returns
+        -------
+        StepConfig
+        """
+        if self.chunk_size is not None:
+            return self
+        q = self.loss.residuals_per_sample(fn.n_outputs)
+        size = memory.default_chunk_size(
+            fn.n_params, q, fn.dtype.size, memory.layerwise_width(fn, q)
+        )
+        return self.replace(chunk_size=size)
 
     def key(self) -> tuple:
         """A hashable description: equal keys compile the same graph.

@@ -21,6 +21,7 @@ losses between attempts, which a random layer such as dropout would spoil.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import NamedTuple
 
 import keras
@@ -36,7 +37,36 @@ try:  # the class of a plain (not distributed) TensorFlow variable
 except ImportError:  # pragma: no cover - other TensorFlow layouts
     _RESOURCE_VARIABLE = None
 
-__all__ = ["ModelFunction", "DenseChain", "AutodiffFunction", "model_function"]
+__all__ = [
+    "Capabilities",
+    "ModelFunction",
+    "DenseChain",
+    "AutodiffFunction",
+    "model_function",
+]
+
+
+@dataclasses.dataclass(frozen=True)
+class Capabilities:
+    """The optional methods a model function offers, declared by its class.
+
+    Parameters
+    ----------
+    closed_form : bool, default=False
+        Outputs, Jacobian and curvature are written in closed form.
+    layerwise_gauss_newton : bool, default=False
+        ``structured_width``, ``gauss_newton`` and ``transpose_times``: the
+        Gauss-Newton products summed layer by layer, without Jacobian rows.
+    weighted_rows : bool, default=False
+        ``weighted_rows``: the rows ``[F J | e]`` written in one pass.
+    gauss_newton_diagonal : bool, default=False
+        ``gauss_newton_diagonal``: ``diag(J^T F^T F J)`` without the rows.
+    """
+
+    closed_form: bool = False
+    layerwise_gauss_newton: bool = False
+    weighted_rows: bool = False
+    gauss_newton_diagonal: bool = False
 
 
 class ModelFunction:
@@ -54,7 +84,11 @@ class ModelFunction:
         A hashable description of the function: two models with equal keys
         compute the same function of ``w``, so compiled steps can be shared
         between them. ``None`` means no sharing.
+    capabilities : Capabilities
+        The optional methods this class offers.
     """
+
+    capabilities = Capabilities()
 
     def __init__(self, model: keras.Model):
         self.model = model
@@ -402,6 +436,8 @@ class DenseChain(ModelFunction):
     Use :func:`model_function`, which checks that a model qualifies (and that
     this closed form reproduces the model's own outputs) before choosing it.
     """
+
+    capabilities = Capabilities(True, True, True, True)
 
     def __init__(self, model: keras.Model, layers: list):
         super().__init__(model)

@@ -10,7 +10,7 @@ import tensorflow as tf
 from . import damping as damping_module
 from . import losses as losses_module
 from .jacobian import model_function
-from .step import LMStep, default_chunk_size, layerwise_width
+from .step import LMStep
 
 __all__ = ["LMModel"]
 
@@ -128,27 +128,7 @@ class LMModel(keras.Model):
         self.lm_loss = checked.loss
         self.lm_damping = checked.damping
         self._fn = model_function(self.network, jacobian)
-        q = self.lm_loss.residuals_per_sample(self._fn.n_outputs)
-        self._lm = LMStep(
-            self._fn,
-            self.lm_loss,
-            self.lm_damping,
-            learning_rate,
-            max_attempts,
-            l2,
-            chunk_size
-            or default_chunk_size(
-                self._fn.n_params,
-                q,
-                self._fn.dtype.size,
-                layerwise_width(self._fn, q),
-            ),
-            geodesic=checked.geodesic,
-            geodesic_ratio=checked.geodesic_ratio,
-            solver=checked.solver,
-            cg_max_iter=checked.cg_max_iter,
-            cg_rtol=checked.cg_rtol,
-        )
+        self._lm = LMStep(self._fn, checked.config)
         self._lam = tf.Variable(
             self.lm_damping.initial, dtype=tf.float64, trainable=False
         )

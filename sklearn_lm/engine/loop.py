@@ -13,14 +13,11 @@ import tensorflow as tf
 
 from . import damping as damping_module
 from . import losses as losses_module
+from .compile import CompiledStep, batch_layout, compiled_step
+from .config import StepConfig
 from .jacobian import model_function
-from .step import (
-    compiled_step,
-    default_chunk_size,
-    layerwise_width,
-    normal_matrix_bytes,
-    physical_memory_bytes,
-)
+from .memory import check_memory, physical_memory_bytes
+from .status import from_graph_code
 
 __all__ = ["Trainer", "History", "STOP_MESSAGES"]
 
@@ -198,33 +195,22 @@ class Trainer:
         cg_rtol: float = 1e-3,
     ):
         self.model = model
-        if solver not in ("direct", "cg"):
-            raise ValueError(
-                f"solver must be 'direct' or 'cg'. Received: solver={solver!r}"
-            )
-        self.solver = solver
-        self.cg_max_iter = _check_number("cg_max_iter", cg_max_iter, 1, integer=True)
-        self.cg_rtol = _check_number("cg_rtol", cg_rtol, 0, inclusive=False)
-        if not isinstance(geodesic, bool | np.bool_):
-            raise TypeError(f"geodesic must be a bool. Received: geodesic={geodesic!r}")
-        self.geodesic = bool(geodesic)
-        self.geodesic_ratio = _check_number(
-            "geodesic_ratio", geodesic_ratio, 0, inclusive=False
+        config = StepConfig(
+            loss=loss,
+            damping=damping,
+            learning_rate=learning_rate,
+            max_attempts=max_attempts,
+            l2=l2,
+            solver=solver,
+            chunk_size=chunk_size,
+            geodesic=geodesic,
+            geodesic_ratio=geodesic_ratio,
+            cg_max_iter=cg_max_iter,
+            cg_rtol=cg_rtol,
         )
-        self.loss = losses_module.get(loss)
-        self.damping = damping_module.get(damping)
-        self.learning_rate = _check_number(
-            "learning_rate", learning_rate, 0, inclusive=False
-        )
-        self.max_attempts = _check_number("max_attempts", max_attempts, 1, integer=True)
-        self.l2 = _check_number("l2", l2, 0)
-        if chunk_size is not None:
-            _check_number("chunk_size", chunk_size, 1, integer=True)
         self.fn = model_function(model, jacobian)
-        q = self.loss.residuals_per_sample(self.fn.n_outputs)
-        self.chunk_size = chunk_size or default_chunk_size(
-            self.fn.n_params, q, self.fn.dtype.size, layerwise_width(self.fn, q)
-        )
+        #: The step's settings (:class:`~sklearn_lm.engine.config.StepConfig`).
+        self.config = config.for_model(self.fn)
         self.memory_limit = memory_limit or physical_memory_bytes() // 2
         self._lam = tf.constant(self.damping.initial, tf.float64)
         self._nu = tf.constant(2.0, tf.float64)
@@ -234,6 +220,21 @@ class Trainer:
         self._last_prepared: list = []
 
     # -- state -------------------------------------------------------------------
+    @property
+    def loss(self) -> losses_module.Loss:
+        """The loss (``config.loss``)."""
+        return self.config.loss
+
+    @property
+    def damping(self) -> damping_module.Damping:
+        """The damping strategy (``config.damping``)."""
+        return self.config.damping
+
+    @property
+    def chunk_size(self) -> int:
+        """Samples per chunk of the normal equations (``config.chunk_size``)."""
+        return self.config.chunk_size
+
     @property
     def damping_value(self) -> float:
         """The current damping factor lambda."""
@@ -316,11 +317,7 @@ class Trainer:
                 )
         return x, y, sw
 
-    def _form(self, rows: int) -> str:
-        q = self.loss.residuals_per_sample(self.fn.n_outputs)
-        return "gram" if rows * q < self.fn.n_params and self.l2 == 0 else "normal"
-
-    def _functions(self, x, y, batch_rows=None):
+    def _functions(self, x, y, batch_rows=None) -> CompiledStep:
         """Compiled functions for data like ``(x, y)`` in batches of ``batch_rows``.
 
         ``batch_rows`` lists the batch sizes that will be used (default: all of
@@ -329,53 +326,22 @@ class Trainer:
         """
         x_spec = tf.TensorSpec([None, *x.shape[1:]], x.dtype)
         y_spec = tf.TensorSpec([None, *y.shape[1:]], y.dtype)
-        rows = batch_rows or [int(x.shape[0])]
-        chunked = max(rows) > self.chunk_size
-        forms = {self._form(r) for r in rows}
-        form = forms.pop() if len(forms) == 1 else "auto"
-        key = (x_spec, y_spec, chunked, form)
+        layout = batch_layout(self.fn, self.config, batch_rows or [int(x.shape[0])])
+        key = (x_spec, y_spec, *layout)
         if key not in self._compiled:
+            chunked, form = layout
             self._compiled[key] = compiled_step(
-                self.fn,
-                self.loss,
-                self.damping,
-                learning_rate=self.learning_rate,
-                max_attempts=self.max_attempts,
-                l2=self.l2,
-                chunk_size=self.chunk_size,
-                x_spec=x_spec,
-                y_spec=y_spec,
-                chunked=chunked,
-                form=form,
-                geodesic=self.geodesic,
-                geodesic_ratio=self.geodesic_ratio,
-                solver=self.solver,
-                cg_max_iter=self.cg_max_iter,
-                cg_rtol=self.cg_rtol,
+                self.fn, self.config.replace(chunked=chunked, form=form), x_spec, y_spec
             )
         return self._compiled[key]
 
     def _check_memory(self, batch_rows: int) -> None:
-        q = self.loss.residuals_per_sample(self.fn.n_outputs)
-        if self.solver == "cg":
-            return  # conjugate gradients: no n x n matrix
-        if batch_rows * q < self.fn.n_params and self.l2 == 0:
-            return  # only the Gram form is used: no n x n matrix
-        need = normal_matrix_bytes(self.fn.n_params)
-        if need > self.memory_limit:
-            raise ValueError(
-                f"The model has {self.fn.n_params} weights: the float64 normal "
-                f"equations need about {need / 2**30:.1f} GiB, more than "
-                f"memory_limit={self.memory_limit} bytes. Use solver='cg', a "
-                "smaller model, or a batch_size with batch_size * "
-                "residuals_per_sample < n_weights (and l2=0) so that the Gram "
-                "form is used."
-            )
+        check_memory(self.fn, self.config, batch_rows, self.memory_limit)
 
     # -- one step ----------------------------------------------------------------
     def _run_step(self, x, y, sw, w):
         """One compiled step from weights ``w``; the model is not written."""
-        step = self._functions(x, y)[0]
+        step = self._functions(x, y).step
         res = step(w, self._lam, self._nu, x, y, sw)
         self._lam, self._nu = res.damping, res.nu
         return res
@@ -418,7 +384,7 @@ class Trainer:
     def _step_in_place(self, x, y, sw, handles):
         """One compiled step that reads and writes the model's variables
         (through ``handles``, see ``ModelFunction.variable_handles``)."""
-        step = self._functions(x, y)[3]
+        step = self._functions(x, y).step_variables
         res = step(self._lam, self._nu, x, y, sw, *handles)
         self._lam, self._nu = res.damping, res.nu
         return res
@@ -436,11 +402,12 @@ class Trainer:
     def evaluate(self, x, y, sample_weight=None) -> float:
         """Loss of the model on ``(x, y)`` (without the L2 term), float64."""
         x, y, sw = self._prepare(x, y, sample_weight)
-        objective = self._functions(x, y)[1]
+        objective = self._functions(x, y).objective
         value = float(objective(self.fn.get_weights(), x, y, sw))
-        if self.l2:
+        l2 = self.config.l2
+        if l2:
             w = self.fn.get_weights().numpy().astype(np.float64)
-            value -= self.l2 * float(np.sum(self.fn.penalty_mask() * w * w))
+            value -= l2 * float(np.sum(self.fn.penalty_mask() * w * w))
         return value
 
     # -- epochs ------------------------------------------------------------------
@@ -572,10 +539,9 @@ class Trainer:
                 res = self._step_in_place(xb, yb, swb, handles)
             losses.append(float(res.loss))
             attempts.append(int(res.attempts))
-            if not np.isfinite(float(res.initial_loss)):
-                return w, losses, attempts, "non_finite"
-            if not bool(res.accepted) and float(res.damping) >= self.damping.max_value:
-                return w, losses, attempts, "damping_max"
+            stop = from_graph_code(res.stop)
+            if stop is not None:
+                return w, losses, attempts, stop.value
         return w, losses, attempts, None
 
     def _array_epoch(self, x, y, sw, size, shuffle, rng, w):
@@ -583,7 +549,7 @@ class Trainer:
         n = int(x.shape[0])
         order = rng.permutation(n) if shuffle else np.arange(n)
         last = n % size or size
-        epoch = self._functions(x, y, [size, last])[2]
+        epoch = self._functions(x, y, [size, last]).epoch
         w, self._lam, self._nu, losses, attempts, stop = epoch(
             w,
             self._lam,
@@ -594,7 +560,8 @@ class Trainer:
             tf.constant(order, tf.int32),
             tf.constant(size, tf.int32),
         )
-        stop = {0: None, 1: "non_finite", 2: "damping_max"}[int(stop)]
+        stop = from_graph_code(stop)
+        stop = None if stop is None else stop.value
         return w, losses.numpy().tolist(), attempts.numpy().tolist(), stop
 
     def _dataset_epoch(self, dataset, w):

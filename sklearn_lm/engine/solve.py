@@ -1,10 +1,10 @@
 """Damped least-squares solves, in float64, that never raise.
 
-:func:`solve_normal` and :func:`solve_gram` return ``(delta, ok)``; the
-``*_solver`` functions factor once and return a function that does the same
-for any right-hand side. :func:`cg_solver` solves the same normal system
-inexactly, by conjugate gradients on curvature-vector products, without
-forming it. ``ok`` is False when the Cholesky factorisation
+:func:`normal_solver` and :func:`gram_solver` factor a damped system once
+and return a function that solves it for any right-hand side, returning
+``(delta, ok)``. :func:`cg_solver` solves the same normal system inexactly,
+by conjugate gradients on curvature-vector products, without forming it.
+``ok`` is False when the Cholesky factorisation
 failed (the factor then holds NaNs) or the step is not finite; ``delta``
 is then zero. The caller treats that as a rejected attempt and raises the
 damping.
@@ -18,8 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 __all__ = [
-    "solve_normal",
-    "solve_gram",
+    "add_to_diagonal",
     "normal_solver",
     "gram_solver",
     "cg_solver",
@@ -64,8 +63,19 @@ def _back_substitute(chol: tf.Tensor, ok: tf.Tensor, rhs: tf.Tensor):
     return tf.where(ok, sol, tf.zeros_like(sol)), ok
 
 
-def normal_solver(curvature, diagonal, lam):
+def normal_solver(
+    curvature: tf.Tensor, diagonal: tf.Tensor, lam: tf.Tensor
+) -> Callable[[tf.Tensor], tuple[tf.Tensor, tf.Tensor]]:
     """Factor ``curvature + lam * diag(diagonal)`` once, solve for any rhs.
+
+    Parameters
+    ----------
+    curvature : tf.Tensor
+        ``(n, n)`` symmetric positive semi-definite, float64.
+    diagonal : tf.Tensor
+        ``(n,)`` positive damping diagonal ``d``, float64.
+    lam : tf.Tensor
+        Damping factor, float64 scalar.
 
     Returns
     -------
@@ -76,32 +86,30 @@ def normal_solver(curvature, diagonal, lam):
     return lambda rhs: _back_substitute(chol, ok, rhs)
 
 
-def solve_normal(curvature, rhs, diagonal, lam):
-    """Solve ``(curvature + lam * diag(diagonal)) delta = rhs``.
+def gram_solver(
+    jac: tf.Tensor, diagonal: tf.Tensor, lam: tf.Tensor, normaliser: tf.Tensor
+) -> Callable[[tf.Tensor], tuple[tf.Tensor, tf.Tensor]]:
+    """Factor the ``m x m`` Gram system once; solve for any residual rows.
+
+    With ``H = J^T J / normaliser`` and ``g = J^T e / normaliser``, the
+    solution of ``(H + lam diag(d)) delta = g`` is
+    ``delta = D^-1/2 J'^T (J' J'^T + lam * normaliser * I)^-1 e`` with
+    ``J' = J D^-1/2`` -- an ``m x m`` system, cheaper when ``m < n``.
 
     Parameters
     ----------
-    curvature : tf.Tensor
-        ``(n, n)`` symmetric positive semi-definite, float64.
-    rhs : tf.Tensor
-        ``(n,)`` float64.
-    diagonal : tf.Tensor
-        ``(n,)`` positive damping diagonal ``d``, float64.
-    lam : tf.Tensor
-        Damping factor, float64 scalar.
-    """
-    return normal_solver(curvature, diagonal, lam)(rhs)
-
-
-def gram_solver(jac, diagonal, lam, normaliser):
-    """Factor the ``m x m`` Gram system once; solve for any residual rows.
+    jac : tf.Tensor
+        ``(m, n)`` float64.
+    diagonal, lam
+        As in :func:`normal_solver`.
+    normaliser : tf.Tensor
+        float64 scalar.
 
     Returns
     -------
     callable
-        ``solve(residuals) -> (delta, ok)``: the solution of
-        ``(J^T J / normaliser + lam diag(d)) delta = J^T residuals / normaliser``
-        (see :func:`solve_gram`).
+        ``solve(residuals) -> (delta, ok)`` for residual rows ``e`` of shape
+        ``(m,)``.
     """
     inv_sqrt_d = tf.math.rsqrt(diagonal)
     scaled = jac * inv_sqrt_d[None, :]
@@ -115,28 +123,6 @@ def gram_solver(jac, diagonal, lam, normaliser):
         return tf.where(good, delta, tf.zeros_like(delta)), good
 
     return solve
-
-
-def solve_gram(jac, residuals, diagonal, lam, normaliser):
-    """Solve the same damped system through the ``m x m`` Gram matrix.
-
-    With ``H = J^T J / normaliser`` and ``g = J^T e / normaliser``, the
-    solution of ``(H + lam diag(d)) delta = g`` is
-    ``delta = D^-1/2 J'^T (J' J'^T + lam * normaliser * I)^-1 e`` with
-    ``J' = J D^-1/2`` -- an ``m x m`` system, cheaper when ``m < n``.
-
-    Parameters
-    ----------
-    jac : tf.Tensor
-        ``(m, n)`` float64.
-    residuals : tf.Tensor
-        ``(m,)`` float64.
-    diagonal, lam
-        As in :func:`solve_normal`.
-    normaliser : tf.Tensor
-        float64 scalar.
-    """
-    return gram_solver(jac, diagonal, lam, normaliser)(residuals)
 
 
 def cg_solver(

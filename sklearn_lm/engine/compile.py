@@ -1,0 +1,190 @@
+"""Compiled step functions, shared between fits of same-shaped models.
+
+:func:`compiled_step` turns an :class:`~sklearn_lm.engine.step.LMStep` into
+``tf.function`` graphs with fixed input signatures, called directly through
+their concrete functions (:class:`_Concrete`), and caches them by the model
+function's key and the step configuration: repeated fits of same-shaped
+networks (grid search, cross-validation, warm restarts) trace once.
+:func:`batch_layout` decides, outside the graph, what the graph must hold
+for the batch sizes a fit will use.
+"""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Iterable
+from typing import NamedTuple
+
+import tensorflow as tf
+
+from . import _call_options
+from .config import StepConfig
+from .jacobian import ModelFunction
+from .step import LMStep
+from .system import choose_form
+
+__all__ = ["CompiledStep", "batch_layout", "compiled_step"]
+
+_F64 = tf.float64
+_CACHE: collections.OrderedDict = collections.OrderedDict()
+_CACHE_SIZE = 32
+
+
+class _Concrete:
+    """A ``tf.function`` with an input signature, called through its graph.
+
+    Calling the one concrete function directly skips the signature matching of
+    ``tf.function`` (about half a millisecond per call here); it is traced on
+    the first call, not before. Arguments must be tensors of the signature's
+    dtypes. Calls skip Grappler's graph rewrites
+    (:mod:`sklearn_lm.engine._call_options`).
+    """
+
+    __slots__ = ("function", "_concrete")
+
+    def __init__(self, function):
+        self.function = function
+        self._concrete = None
+
+    def __call__(self, *args):
+        if self._concrete is None:
+            self._concrete = self.function.get_concrete_function()
+        return _call_options.call(self._concrete, args)
+
+
+class CompiledStep(NamedTuple):
+    """The compiled functions of one step configuration.
+
+    Each is called with positional tensors of its signature's dtypes.
+
+    Attributes
+    ----------
+    step : callable
+        :meth:`LMStep.step`: ``step(w, lam, nu, x, y, sample_weight)`` returns
+        a :class:`~sklearn_lm.engine.step.StepResult`.
+    objective : callable
+        :meth:`LMStep.objective`: ``objective(w, x, y, sample_weight)``.
+    epoch : callable
+        :meth:`LMStep.epoch`: ``epoch(w, lam, nu, x, y, sample_weight,
+        order, batch_size)``.
+    step_variables : callable
+        ``step_variables(lam, nu, x, y, sample_weight, *handles)``: ``step``
+        on the weights read from the variables behind ``handles``
+        (:meth:`~sklearn_lm.engine.jacobian.ModelFunction.variable_handles`),
+        which it writes back: one call instead of three for a step that
+        updates a model.
+    """
+
+    step: _Concrete
+    objective: _Concrete
+    epoch: _Concrete
+    step_variables: _Concrete
+
+
+def batch_layout(
+    fn: ModelFunction, config: StepConfig, batch_rows: Iterable[int]
+) -> tuple[bool, str]:
+    """``(chunked, form)`` of a graph for batches of ``batch_rows`` samples.
+
+    The chunk loop is needed when a batch exceeds ``config.chunk_size``
+    samples (and ``config.chunked`` allows it); the form is the one
+    :func:`~sklearn_lm.engine.system.choose_form` picks for every batch size,
+    or ``"auto"`` (decided per batch in the graph) when they differ. The
+    graph then holds only what is used.
+
+    Parameters
+    ----------
+    fn : ModelFunction
+    config : StepConfig
+        With ``chunk_size`` set (:meth:`StepConfig.for_model`).
+    batch_rows : iterable of int
+        The batch sizes that will be used.
+    """
+    rows = list(batch_rows)
+    q = config.loss.residuals_per_sample(fn.n_outputs)
+    chunked = config.chunked and max(rows) > config.chunk_size
+    forms = {choose_form(r, q, fn.n_params, config.l2, config.form) for r in rows}
+    form = forms.pop() if len(forms) == 1 else "auto"
+    return chunked, form
+
+
+def compiled_step(
+    fn: ModelFunction,
+    config: StepConfig,
+    x_spec: tf.TensorSpec,
+    y_spec: tf.TensorSpec,
+) -> CompiledStep:
+    """The compiled functions of a step (see :class:`CompiledStep`).
+
+    Functions are cached (least recently used, 32 entries) by
+    ``(fn.key, config.key(), x_spec, y_spec)``
+    (:attr:`~sklearn_lm.engine.jacobian.ModelFunction.key`,
+    :meth:`StepConfig.key`); a model function whose key is ``None`` is not
+    cached. Batch sizes are left unknown in the signatures: a smaller last
+    batch does not retrace.
+
+    Parameters
+    ----------
+    fn : ModelFunction
+    config : StepConfig
+        A missing ``chunk_size`` is filled for ``fn``.
+    x_spec, y_spec : tf.TensorSpec
+        Inputs and targets, with an unknown first dimension.
+
+    Returns
+    -------
+    CompiledStep
+    """
+    config = config.for_model(fn)
+    key = None
+    if fn.key is not None:
+        key = (fn.key, config.key(), x_spec, y_spec)
+        if key in _CACHE:
+            _CACHE.move_to_end(key)
+            return _CACHE[key]
+    functions = _compile(LMStep(fn, config), x_spec, y_spec)
+    if key is not None:
+        _CACHE[key] = functions
+        while len(_CACHE) > _CACHE_SIZE:
+            _CACHE.popitem(last=False)
+    return functions
+
+
+def _compile(lm: LMStep, x_spec, y_spec) -> CompiledStep:
+    fn = lm.fn
+    w_spec = tf.TensorSpec([fn.n_params], fn.dtype)
+    s_spec = tf.TensorSpec([], _F64)
+    sw_spec = tf.TensorSpec([None], _F64)
+
+    def function(python_function, signature):
+        return _Concrete(
+            tf.function(python_function, input_signature=signature, autograph=False)
+        )
+
+    def step_variables(lam, nu, x, y, sw, *handles):
+        res = lm.step(fn.read_handles(handles), lam, nu, x, y, sw)
+        # A rejected step returns the weights it read: writing them is a no-op.
+        fn.write_handles(handles, res.weights)
+        return res
+
+    handle_specs = [tf.TensorSpec([], tf.resource)] * len(fn.variables)
+    return CompiledStep(
+        step=function(lm.step, [w_spec, s_spec, s_spec, x_spec, y_spec, sw_spec]),
+        objective=function(lm.objective, [w_spec, x_spec, y_spec, sw_spec]),
+        epoch=function(
+            lm.epoch,
+            [
+                w_spec,
+                s_spec,
+                s_spec,
+                x_spec,
+                y_spec,
+                sw_spec,
+                tf.TensorSpec([None], tf.int32),
+                tf.TensorSpec([], tf.int32),
+            ],
+        ),
+        step_variables=function(
+            step_variables, [s_spec, s_spec, x_spec, y_spec, sw_spec, *handle_specs]
+        ),
+    )
