@@ -10,9 +10,11 @@ import pytest
 import scipy.sparse as sp
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.model_selection import train_test_split
 from sklearn.utils import get_tags
 from sklearn.utils._param_validation import InvalidParameterError
 
+from sklearn_lm.engine import Status
 from sklearn_lm.engine import damping as damping_module
 from sklearn_lm.estimators import LMClassifier, LMRegressor
 
@@ -325,7 +327,9 @@ def test_linear_model_with_empty_hidden():
     assert len(est.model_.layers) == 1
     kernel, bias = est.model_.get_weights()
     # The network works on standardised targets: undo that for the coefficients.
-    np.testing.assert_allclose(kernel.ravel() * est._y_scale, coef, rtol=1e-6)
+    np.testing.assert_allclose(
+        kernel.ravel() * est._target_scaler.scale_, coef, rtol=1e-6
+    )
     np.testing.assert_allclose(est.predict(X), y, atol=1e-6)
 
 
@@ -371,6 +375,16 @@ def test_convergence_warning_when_max_iter_is_reached():
     with pytest.warns(ConvergenceWarning, match="max_iter=3"):
         est.fit(X, y)
     assert est.n_iter_ == 3
+    assert est.stop_reason_ is Status.MAX_EPOCHS and not est.stop_reason_.converged
+
+
+def test_classifier_reports_max_epochs_with_the_warning():
+    X, y = _classification_data()
+    est = LMClassifier(hidden=(4,), max_iter=2, n_iter_no_change=np.inf)
+    with pytest.warns(ConvergenceWarning, match="max_iter=2"):
+        est.set_params(random_state=0).fit(X, y)
+    assert est.stop_reason_ is Status.MAX_EPOCHS
+    assert est.stop_reason_.message == "completed the requested epochs"
 
 
 def test_tol_rule_stops_without_warning():
@@ -382,6 +396,7 @@ def test_tol_rule_stops_without_warning():
         warnings.simplefilter("error", ConvergenceWarning)
         est.set_params(random_state=0).fit(X, y)
     assert est.n_iter_ == 1 + 4
+    assert est.stop_reason_ is Status.NO_IMPROVEMENT
 
 
 @pytest.mark.parametrize(
@@ -406,6 +421,7 @@ def test_auto_patience_depends_on_batching_and_early_stopping(
     assert est.n_iter_no_change == "auto"
     est.fit(X, y)
     assert est.n_iter_ == 1 + patience
+    assert est.stop_reason_ is Status.NO_IMPROVEMENT
 
 
 def test_tol_rule_counts_consecutive_epochs():
@@ -439,6 +455,25 @@ def test_reaching_damping_max_counts_as_converged():
         est.fit(X, y)
     assert est.n_iter_ < 200
     assert est.damping_curve_[-1] == pytest.approx(1e2)
+    assert est.stop_reason_ is Status.DAMPING_MAX and est.stop_reason_.converged
+
+
+def test_early_stopping_restores_the_best_scoring_weights():
+    X, y = _regression_data(n=120)
+    y = y + 0.3 * np.random.RandomState(1).normal(size=120)  # room to overfit
+    est = LMRegressor(
+        hidden=(12,), early_stopping=True, batch_size=16, random_state=0
+    ).fit(X, y)
+    scores = est.validation_scores_
+    assert est.stop_reason_ is Status.NO_IMPROVEMENT
+    assert int(np.argmax(scores)) < len(scores) - 1
+    # The validation set, drawn as fit draws it: the second seed of random_state.
+    seeds = np.random.RandomState(0).randint(np.iinfo(np.int32).max, size=2)
+    _, val = train_test_split(np.arange(120), test_size=12, random_state=seeds[1])
+    # fit scores float32 inputs (dtype="float32").
+    X_val = X[val].astype(np.float32)
+    assert est.score(X_val, y[val]) == pytest.approx(max(scores), abs=1e-12)
+    assert est.best_validation_score_ == max(scores)
 
 
 def test_verbose_prints_one_line_per_epoch(capsys):
@@ -513,9 +548,10 @@ def test_partial_fit_runs_one_epoch_and_matches_fit():
     X, y = _regression_data()
     incremental = LMRegressor(hidden=(4,), random_state=0)
     for i in range(1, 4):
-        incremental.partial_fit(X, y)
+        incremental.partial_fit(X, y)  # no ConvergenceWarning (an error here)
         assert incremental.n_iter_ == i
         assert len(incremental.loss_curve_) == i
+        assert incremental.stop_reason_ is Status.MAX_EPOCHS
     assert incremental.t_ == 3 * len(X)
     batch = LMRegressor(
         hidden=(4,), max_iter=3, n_iter_no_change=np.inf, random_state=0

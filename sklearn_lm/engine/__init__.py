@@ -7,7 +7,13 @@ Two entry points:
   progress bar, validation data) trains it by LM.
 
 Losses live in :mod:`sklearn_lm.engine.losses`, damping strategies in
-:mod:`sklearn_lm.engine.damping`. This package does not import scikit-learn.
+:mod:`sklearn_lm.engine.damping`, the step settings in
+:class:`~sklearn_lm.engine.config.StepConfig`, why a fit stopped in
+:class:`~sklearn_lm.engine.status.Status`. This package does not import
+scikit-learn.
+
+``History`` and ``STOP_MESSAGES`` are deprecated names of
+:class:`TrainingHistory` and of the messages now on :class:`Status`.
 """
 
 import os
@@ -15,16 +21,25 @@ import os
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 from . import damping, losses  # noqa: E402
+from . import history as _history  # noqa: E402
+from .config import StepConfig  # noqa: E402
+from .history import TrainingHistory  # noqa: E402
 from .jacobian import model_function  # noqa: E402
 from .keras_model import LMModel  # noqa: E402
-from .loop import STOP_MESSAGES, History, Trainer  # noqa: E402
+from .loop import Trainer  # noqa: E402
+from .status import Status  # noqa: E402
 
 __all__ = [
     "Trainer",
     "LMModel",
-    "History",
-    "STOP_MESSAGES",
+    "TrainingHistory",
+    "Status",
+    "StepConfig",
     "losses",
     "damping",
     "model_function",
 ]
+
+
+def __getattr__(name: str):
+    return _history.deprecated_attribute(__name__, name)

@@ -69,36 +69,63 @@ class StepConfig:
         See :func:`sklearn_lm.engine.losses.get`.
     damping : str or damping.Damping, default="standard"
         The damping strategy (how ``lambda`` enters the system and changes);
-        see :func:`sklearn_lm.engine.damping.get`.
+        see :func:`sklearn_lm.engine.damping.get`. The estimators'
+        ``damping`` parameter is this strategy's initial ``lambda``
+        (``Damping.initial``), their ``damping_mode`` its kind.
     learning_rate : float, default=1.0
         Fraction of the LM step taken (``w - learning_rate * delta``).
     max_attempts : int, default=10
         Damping retries per step before the step is given up.
     l2 : float, default=0.0
         L2 penalty ``l2 * sum(W**2)`` over kernels (variables with two or more
-        dimensions); biases are not penalised.
+        dimensions); biases are not penalised. The estimators call it
+        ``alpha``, as ``sklearn.neural_network.MLPRegressor`` does.
     solver : {"direct", "cg"}, default="direct"
-        ``"direct"`` forms the damped system in float64 and factors it;
-        ``"cg"`` solves it inexactly by conjugate gradients on
-        Gauss-Newton-vector products.
+        How each damped system is solved. ``"direct"`` forms it in float64
+        (the ``n x n`` normal equations, or the Gram form for batches with
+        fewer residuals than weights) and factors it by Cholesky: exact, with
+        ``O(n**3)`` work per attempt and ``24 n**2`` bytes. ``"cg"`` runs at
+        most ``cg_max_iter`` iterations of conjugate gradients on
+        Gauss-Newton-vector products, each about one forward and one backward
+        pass over the batch: no ``n x n`` matrix, no Jacobian rows, memory
+        ``O(N)`` activations plus ``O(n)`` vectors -- the choice for networks
+        with thousands of weights, where factoring dominates (see
+        :func:`~sklearn_lm.engine.solve.cg_solver`). Its steps are shorter
+        than exact LM steps, so it may take more of them. Precision: the
+        iteration's vectors, the gradient and the loss are float64; the
+        products ``J v`` and ``J^T u`` inside the iterations run in the
+        model's dtype (their sums over samples too), the loss curvature
+        between them in float64 where the loss has a closed form
+        (:meth:`~sklearn_lm.engine.losses.Loss.curvature_times`), else in the
+        model's dtype.
     form : {"auto", "normal", "gram"}, default="auto"
         Which system the direct solver forms: the ``n x n`` normal equations,
         the ``(N q) x (N q)`` Gram system, or (``"auto"``) the Gram form per
         batch when ``N q < n`` and ``l2 == 0``.
     chunk_size : int or None, default=None
-        Samples per chunk when accumulating the normal equations; ``None``
-        until :meth:`for_model` fills in the default for a model.
+        Samples per chunk when accumulating the normal equations. ``None``
+        until :meth:`for_model` fills in the default for a model: a chunk's
+        Jacobian rows (or, for the layer-by-layer products of ``Dense``
+        chains, their temporaries) then hold about 128 MiB.
     chunked : bool, default=True
         Whether batches may exceed ``chunk_size`` samples. ``False`` builds a
         graph without the chunk loop.
     geodesic : bool, default=True
-        Geodesic acceleration (Transtrum and Sethna) in every attempt.
+        Geodesic acceleration (Transtrum and Sethna): each attempt adds the
+        second-order correction ``a / 2`` to the LM velocity ``v``, where
+        ``a`` solves the same damped system for the second directional
+        derivative of the residuals along ``v`` (computed exactly: in closed
+        form for chains of ``Dense`` layers, by automatic differentiation
+        otherwise). It costs a few extra forward passes and one gradient per
+        attempt, and usually cuts the number of steps several times on curved
+        problems. See :mod:`sklearn_lm.engine.step`.
     geodesic_ratio : float, default=0.75
-        Largest ``2 |a| / |v|`` for which the acceleration is used.
+        The acceleration is used only when ``2 |a| / |v|`` is at most this.
     cg_max_iter : int, default=5
         Most conjugate-gradient iterations per solve (``solver="cg"``).
     cg_rtol : float, default=1e-3
-        Relative residual at which conjugate gradients stop.
+        Conjugate gradients stop once the residual norm is at most this times
+        the right-hand side's (``solver="cg"``).
     """
 
     loss: Any = "mse"
@@ -143,6 +170,26 @@ class StepConfig:
         }
         for name, value in checked.items():
             object.__setattr__(self, name, value)
+
+    @classmethod
+    def from_options(
+        cls, loss: Any, damping: Any, options: dict[str, Any]
+    ) -> StepConfig:
+        """The configuration of ``loss``, ``damping`` and keyword ``options``.
+
+        For callers that take the step options as ``**options``
+        (:class:`~sklearn_lm.engine.Trainer`,
+        :meth:`~sklearn_lm.engine.LMModel.compile`): an unknown name raises a
+        ``TypeError`` that names it and lists the valid ones.
+        """
+        unknown = sorted(set(options) - set(cls.option_names()))
+        if unknown:
+            raise TypeError(
+                f"Unknown step option(s) {', '.join(unknown)}; the options are "
+                f"{', '.join(cls.option_names())}. Received: "
+                + ", ".join(f"{name}={options[name]!r}" for name in unknown)
+            )
+        return cls(loss=loss, damping=damping, **options)
 
     @classmethod
     def option_names(cls) -> tuple[str, ...]:

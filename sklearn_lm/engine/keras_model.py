@@ -9,7 +9,9 @@ import tensorflow as tf
 
 from . import damping as damping_module
 from . import losses as losses_module
+from .config import StepConfig
 from .jacobian import model_function
+from .status import Status, from_graph_code
 from .step import LMStep
 
 __all__ = ["LMModel"]
@@ -34,9 +36,11 @@ class _LastValue(keras.metrics.Metric):
         pass
 
 
-class _StopAtMaxDamping(keras.callbacks.Callback):
+class _StopOnStepStatus(keras.callbacks.Callback):
+    """Ends Keras' ``fit`` once a step reported a reason to stop."""
+
     def on_train_batch_end(self, batch, logs=None):
-        if self.model.damping_exhausted:
+        if self.model._step_status() is not None:
             self.model.stop_training = True
 
 
@@ -44,8 +48,10 @@ class LMModel(keras.Model):
     """Wrap a Keras model so that ``fit`` trains it by Levenberg-Marquardt.
 
     Everything else is Keras' own: callbacks, the progress bar,
-    ``validation_data``, ``History``. The wrapped model's weights are updated
-    in place; predict with either object.
+    ``validation_data``, ``keras.callbacks.History``. The wrapped model's
+    weights are updated in place; predict with either object. Training also
+    stops when a step reports a reason to (a non-finite loss, or lambda at
+    its maximum), recorded in :attr:`stop_status`.
 
     Parameters
     ----------
@@ -53,6 +59,16 @@ class LMModel(keras.Model):
         A built model with one input and one output.
     **kwargs
         Passed to ``keras.Model``.
+
+    Attributes
+    ----------
+    config : StepConfig
+        The step settings (after :meth:`compile`).
+    stop_status : Status or None
+        Why the last ``fit`` stopped (``None`` before one ends):
+        ``Status.DAMPING_MAX`` or ``Status.NON_FINITE`` when a step stopped
+        it, ``Status.CALLBACK`` when a Keras callback set
+        ``stop_training``, else ``Status.MAX_EPOCHS``.
 
     Examples
     --------
@@ -66,12 +82,15 @@ class LMModel(keras.Model):
     >>> history = lm.fit(x, x**2, epochs=10, batch_size=128, verbose=0)
     >>> sorted(history.history)
     ['attempts', 'damping', 'loss']
+    >>> lm.stop_status
+    <Status.MAX_EPOCHS: 'max_epochs'>
     """
 
     def __init__(self, model: keras.Model, **kwargs: Any):
         super().__init__(**kwargs)
         self.network = model
         self._lm = None
+        self._fit_status: Status | None = None
         self.damping_tracker = _LastValue("damping")
         self.attempts_tracker = keras.metrics.Mean(name="attempts", dtype="float64")
 
@@ -83,57 +102,39 @@ class LMModel(keras.Model):
         loss: str | losses_module.Loss = "mse",
         damping: str | damping_module.Damping = "standard",
         *,
-        learning_rate: float = 1.0,
-        max_attempts: int = 10,
-        l2: float = 0.0,
         jacobian: str = "auto",
-        chunk_size: int | None = None,
-        geodesic: bool = True,
-        geodesic_ratio: float = 0.75,
-        solver: str = "direct",
-        cg_max_iter: int = 5,
-        cg_rtol: float = 1e-3,
         metrics: list | None = None,
         weighted_metrics: list | None = None,
         run_eagerly: bool = False,
+        **step_options: Any,
     ) -> None:
         """Configure LM training.
 
         Parameters
         ----------
-        loss, damping, learning_rate, max_attempts, l2, jacobian, chunk_size
-            As for :class:`~sklearn_lm.engine.Trainer`.
-        geodesic, geodesic_ratio, solver, cg_max_iter, cg_rtol
+        loss, damping, jacobian
             As for :class:`~sklearn_lm.engine.Trainer`.
         metrics, weighted_metrics, run_eagerly
             As for ``keras.Model.compile``. No optimizer is used.
+        **step_options
+            Fields of :class:`~sklearn_lm.engine.config.StepConfig`
+            (``learning_rate``, ``max_attempts``, ``l2``, ``chunk_size``,
+            ``geodesic``, ``geodesic_ratio``, ``solver``, ``cg_max_iter``,
+            ``cg_rtol``, ...), as for :class:`~sklearn_lm.engine.Trainer`.
+            An unknown name raises ``TypeError``.
         """
-        from .loop import Trainer  # validates arguments the same way
-
-        checked = Trainer(
-            self.network,
-            loss,
-            damping,
-            learning_rate=learning_rate,
-            max_attempts=max_attempts,
-            l2=l2,
-            jacobian=jacobian,
-            chunk_size=chunk_size,
-            geodesic=geodesic,
-            geodesic_ratio=geodesic_ratio,
-            solver=solver,
-            cg_max_iter=cg_max_iter,
-            cg_rtol=cg_rtol,
-        )
-        self.lm_loss = checked.loss
-        self.lm_damping = checked.damping
+        self.config = StepConfig.from_options(loss, damping, step_options)
+        config = self.config
+        self.lm_loss = config.loss
+        self.lm_damping = config.damping
         self._fn = model_function(self.network, jacobian)
-        self._lm = LMStep(self._fn, checked.config)
+        self._lm = LMStep(self._fn, config.for_model(self._fn))
         self._lam = tf.Variable(
             self.lm_damping.initial, dtype=tf.float64, trainable=False
         )
         self._nu = tf.Variable(2.0, dtype=tf.float64, trainable=False)
-        self._exhausted = tf.Variable(False, trainable=False)
+        # The last step's stop code (an index into status.GRAPH_CODES).
+        self._stop_code = tf.Variable(0, dtype=tf.int32, trainable=False)
         super().compile(
             optimizer=None,
             loss=None,
@@ -151,7 +152,16 @@ class LMModel(keras.Model):
     @property
     def damping_exhausted(self) -> bool:
         """Whether the last step failed with lambda at its maximum."""
-        return bool(self._exhausted.numpy())
+        return self._step_status() is Status.DAMPING_MAX
+
+    @property
+    def stop_status(self) -> Status | None:
+        """Why the last ``fit`` stopped; ``None`` before one ends."""
+        return self._fit_status
+
+    def _step_status(self) -> Status | None:
+        """What the last step reported (``None``: go on)."""
+        return from_graph_code(self._stop_code.numpy())
 
     def _prepare(self, x, y, sample_weight):
         x = tf.cast(x, self._fn.dtype) if hasattr(self._fn, "layers") else x
@@ -174,11 +184,7 @@ class LMModel(keras.Model):
         self._fn.set_weights(res.weights)
         self._lam.assign(res.damping)
         self._nu.assign(res.nu)
-        self._exhausted.assign(
-            tf.logical_and(
-                tf.logical_not(res.accepted), res.damping >= self.lm_damping.max_value
-            )
-        )
+        self._stop_code.assign(res.stop)
         self._loss_tracker.update_state(res.loss, sample_weight=tf.shape(x)[0])
         self.damping_tracker.update_state(res.damping)
         self.attempts_tracker.update_state(tf.cast(res.attempts, tf.float64))
@@ -195,6 +201,19 @@ class LMModel(keras.Model):
         return {k: v for k, v in logs.items() if k not in ("damping", "attempts")}
 
     def fit(self, *args, callbacks=None, **kwargs):
-        """Keras' ``fit``; training also stops when lambda reaches its maximum."""
-        callbacks = list(callbacks or []) + [_StopAtMaxDamping()]
-        return super().fit(*args, callbacks=callbacks, **kwargs)
+        """Keras' ``fit``; training also stops when a step reports a reason
+        to (:attr:`stop_status`)."""
+        if self._lm is None:
+            raise RuntimeError("Call LMModel.compile(...) before fit.")
+        self._fit_status = None
+        self._stop_code.assign(0)
+        callbacks = [*(callbacks or []), _StopOnStepStatus()]
+        history = super().fit(*args, callbacks=callbacks, **kwargs)
+        step = self._step_status()
+        if step is not None:
+            self._fit_status = step
+        else:
+            self._fit_status = (
+                Status.CALLBACK if self.stop_training else Status.MAX_EPOCHS
+            )
+        return history

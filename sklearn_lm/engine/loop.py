@@ -1,10 +1,13 @@
-"""The plain training loop: epochs of LM steps over arrays or a ``tf.data.Dataset``."""
+"""The plain training loop: epochs of LM steps over arrays or a ``tf.data.Dataset``.
+
+:class:`Trainer` runs the compiled steps; its ``fit`` is the epoch loop of
+:mod:`sklearn_lm.engine.epochs`, with the stopping rules of
+:mod:`sklearn_lm.engine.stopping` and the record of
+:mod:`sklearn_lm.engine.history`.
+"""
 
 from __future__ import annotations
 
-import numbers
-import weakref
-from collections.abc import Callable, Iterable
 from typing import Any
 
 import keras
@@ -12,85 +15,25 @@ import numpy as np
 import tensorflow as tf
 
 from . import damping as damping_module
+from . import data
+from . import history as history_module
 from . import losses as losses_module
 from .compile import CompiledStep, batch_layout, compiled_step
 from .config import StepConfig
+from .epochs import EpochLoop
+from .history import TrainingHistory
 from .jacobian import model_function
 from .memory import check_memory, physical_memory_bytes
 from .status import from_graph_code
 
-__all__ = ["Trainer", "History", "STOP_MESSAGES"]
-
-#: Why training stopped, in words (``History.stop_reason`` is the key).
-STOP_MESSAGES = {
-    None: "completed the requested epochs",
-    "damping_max": (
-        "the damping factor reached its maximum: no step along the damped "
-        "Gauss-Newton direction lowers the loss any more"
-    ),
-    "non_finite": "the loss is not finite at the current weights",
-    "callback": "a callback asked to stop",
-}
-
-Callback = Callable[[int, dict], Any]
+__all__ = ["Trainer", "TrainingHistory"]
 
 
-class History:
-    """What :meth:`Trainer.fit` did.
-
-    Attributes
-    ----------
-    history : dict of str to list of float
-        Per epoch: ``"loss"`` (mean over the epoch's steps of the training
-        objective after each step), ``"damping"`` (lambda at the end of the
-        epoch), ``"attempts"`` (mean attempts per step).
-    epoch : list of int
-        Epoch indices, counted over the trainer's whole life.
-    stop_reason : str or None
-        A key of :data:`STOP_MESSAGES`.
-    n_steps : int
-        LM steps taken in this call.
-    """
-
-    def __init__(self):
-        self.history: dict[str, list[float]] = {
-            "loss": [],
-            "damping": [],
-            "attempts": [],
-        }
-        self.epoch: list[int] = []
-        self.stop_reason: str | None = None
-        self.n_steps = 0
-
-    @property
-    def message(self) -> str:
-        """:attr:`stop_reason` in words."""
-        return STOP_MESSAGES[self.stop_reason]
-
-    def __repr__(self) -> str:
-        last = self.history["loss"][-1] if self.history["loss"] else None
-        return (
-            f"History(epochs={len(self.epoch)}, steps={self.n_steps}, "
-            f"loss={last}, stop_reason={self.stop_reason!r})"
-        )
+def __getattr__(name: str) -> Any:
+    return history_module.deprecated_attribute(__name__, name)
 
 
-def _check_number(name, value, low, *, integer=False, inclusive=True):
-    kind = numbers.Integral if integer else numbers.Real
-    if isinstance(value, bool) or not isinstance(value, kind) or not np.isfinite(value):
-        ok = False
-    else:
-        ok = value >= low if inclusive else value > low
-    if not ok:
-        what = "an integer" if integer else "a finite number"
-        sign = ">=" if inclusive else ">"
-        raise ValueError(
-            f"{name} must be {what} {sign} {low}. Received: {name}={value!r}"
-        )
-    return value
-
-
-class Trainer:
+class Trainer(EpochLoop):
     """Train a Keras model with the Levenberg-Marquardt algorithm.
 
     Parameters
@@ -101,58 +44,30 @@ class Trainer:
     loss : str or losses.Loss, default="mse"
         See :func:`sklearn_lm.engine.losses.get`.
     damping : str or damping.Damping, default="standard"
-        See :func:`sklearn_lm.engine.damping.get`.
-    learning_rate : float, default=1.0
-        Fraction of the LM step taken (``w - learning_rate * delta``).
-    max_attempts : int, default=10
-        Damping retries per step before the step is given up.
-    l2 : float, default=0.0
-        L2 penalty ``l2 * sum(W**2)`` over kernels (variables with two or more
-        dimensions); biases are not penalised.
+        The damping strategy; see :func:`sklearn_lm.engine.damping.get`. The
+        estimators' ``damping`` is its initial lambda (``Damping.initial``).
     jacobian : {"auto", "dense", "reverse", "forward"}, default="auto"
         How Jacobians are computed (:func:`~sklearn_lm.engine.jacobian.model_function`).
-    chunk_size : int, optional
-        Samples per chunk when accumulating the normal equations. By default
-        chosen so that a chunk's Jacobian rows (or, for the layer-by-layer
-        products of ``Dense`` chains, their temporaries) hold about 128 MiB.
     memory_limit : int, optional
         Bytes the float64 normal equations may use (``24 * n**2``); by default
         half of the physical memory. Exceeding it raises ``ValueError`` before
         anything is allocated.
-    geodesic : bool, default=True
-        Geodesic acceleration (Transtrum and Sethna): each attempt adds the
-        second-order correction ``a / 2`` to the LM velocity ``v``, where
-        ``a`` solves the same damped system for the second directional
-        derivative of the residuals along ``v`` (computed exactly: in closed
-        form for chains of ``Dense`` layers, by automatic differentiation
-        otherwise). It costs a few extra forward passes
-        and one gradient per attempt, and usually cuts the number of steps
-        several times on curved problems. See :mod:`sklearn_lm.engine.step`.
-    geodesic_ratio : float, default=0.75
-        The acceleration is used only when ``2 |a| / |v|`` is at most this.
-    solver : {"direct", "cg"}, default="direct"
-        How each damped system is solved. ``"direct"`` forms it in float64
-        (the ``n x n`` normal equations, or the Gram form for batches with
-        fewer residuals than weights) and factors it by Cholesky: exact, with
-        ``O(n**3)`` work per attempt and ``24 n**2`` bytes. ``"cg"`` runs at
-        most ``cg_max_iter`` iterations of conjugate
-        gradients on Gauss-Newton-vector products, each about one forward and
-        one backward pass over the batch: no ``n x n`` matrix, no Jacobian
-        rows, memory ``O(N)`` activations plus ``O(n)`` vectors -- the choice
-        for networks with thousands of weights, where factoring dominates
-        (see :func:`~sklearn_lm.engine.solve.cg_solver`). Its steps are
-        shorter than exact LM steps, so it may take more of them. Precision:
-        the iteration's vectors, the gradient and the loss are float64; the
-        products ``J v`` and ``J^T u`` inside the iterations run in the
-        model's dtype (their sums over samples too), the loss curvature
-        between them in float64 where the loss has a closed form
-        (:meth:`~sklearn_lm.engine.losses.Loss.curvature_times`), else in
-        the model's dtype.
-    cg_max_iter : int, default=5
-        Most conjugate-gradient iterations per solve (``solver="cg"``).
-    cg_rtol : float, default=1e-3
-        Conjugate gradients stop once the residual norm is at most this times
-        the right-hand side's (``solver="cg"``).
+    **step_options
+        Fields of :class:`~sklearn_lm.engine.config.StepConfig`, documented
+        there: ``learning_rate`` (1.0), ``max_attempts`` (10), ``l2`` (0.0;
+        the estimators' ``alpha``), ``solver`` (``"direct"`` or ``"cg"``),
+        ``chunk_size`` (by default about 128 MiB of Jacobian rows per
+        chunk), ``geodesic`` (True), ``geodesic_ratio`` (0.75),
+        ``cg_max_iter`` (5), ``cg_rtol`` (1e-3); ``form`` and ``chunked`` are
+        best left to the trainer, which chooses them from the batch sizes.
+        An unknown name raises ``TypeError``.
+
+    Attributes
+    ----------
+    config : StepConfig
+        The validated step settings.
+    fn : ModelFunction
+        The model as a function of one flat weight vector.
 
     Notes
     -----
@@ -174,6 +89,8 @@ class Trainer:
     >>> history = Trainer(model, loss="mse").fit(x, x**2, epochs=20)
     >>> history.history["loss"][-1] < 1e-3
     True
+    >>> history.stop_reason
+    <Status.MAX_EPOCHS: 'max_epochs'>
     """
 
     def __init__(
@@ -182,42 +99,23 @@ class Trainer:
         loss: str | losses_module.Loss = "mse",
         damping: str | damping_module.Damping = "standard",
         *,
-        learning_rate: float = 1.0,
-        max_attempts: int = 10,
-        l2: float = 0.0,
         jacobian: str = "auto",
-        chunk_size: int | None = None,
         memory_limit: int | None = None,
-        geodesic: bool = True,
-        geodesic_ratio: float = 0.75,
-        solver: str = "direct",
-        cg_max_iter: int = 5,
-        cg_rtol: float = 1e-3,
+        **step_options: Any,
     ):
         self.model = model
-        config = StepConfig(
-            loss=loss,
-            damping=damping,
-            learning_rate=learning_rate,
-            max_attempts=max_attempts,
-            l2=l2,
-            solver=solver,
-            chunk_size=chunk_size,
-            geodesic=geodesic,
-            geodesic_ratio=geodesic_ratio,
-            cg_max_iter=cg_max_iter,
-            cg_rtol=cg_rtol,
-        )
         self.fn = model_function(model, jacobian)
         #: The step's settings (:class:`~sklearn_lm.engine.config.StepConfig`).
-        self.config = config.for_model(self.fn)
+        self.config = StepConfig.from_options(loss, damping, step_options).for_model(
+            self.fn
+        )
         self.memory_limit = memory_limit or physical_memory_bytes() // 2
         self._lam = tf.constant(self.damping.initial, tf.float64)
         self._nu = tf.constant(2.0, tf.float64)
         self._epochs_done = 0
         self._compiled: dict = {}
         # The last tensors given to train_step and their conversion (_prepare).
-        self._last_prepared: list = []
+        self._last_prepared = data.LastConverted()
 
     # -- state -------------------------------------------------------------------
     @property
@@ -240,11 +138,6 @@ class Trainer:
         """The current damping factor lambda."""
         return float(self._lam)
 
-    def reset_damping(self) -> None:
-        """Set lambda back to the damping strategy's initial value."""
-        self._lam = tf.constant(self.damping.initial, tf.float64)
-        self._nu = tf.constant(2.0, tf.float64)
-
     # -- data --------------------------------------------------------------------
     def _x_dtype(self):
         if hasattr(self.fn, "layers"):
@@ -252,70 +145,19 @@ class Trainer:
         return tf.as_dtype(self.model.inputs[0].dtype)
 
     def _prepare_cached(self, x, y, sample_weight):
-        """:meth:`_prepare`, reused while the same tensors come back.
-
-        Tensors are immutable, so ``train_step`` called in a loop on the same
-        ``x``, ``y`` (and ``sample_weight``) converts them once. The entry is
-        dropped as soon as one of them is garbage collected; arrays, which
-        can change in place, are converted on every call.
-        """
-        given = (x, y, sample_weight)
-        if not all(v is None or isinstance(v, tf.Tensor) for v in given) or not (
-            tf.executing_eagerly()
-        ):
-            return self._prepare(x, y, sample_weight)
-        if self._last_prepared:
-            refs, prepared = self._last_prepared[0]
-            if all(
-                (r is None and v is None) or (r is not None and r() is v)
-                for r, v in zip(refs, given, strict=True)
-            ):
-                return prepared
-        prepared = self._prepare(x, y, sample_weight)
-        holder = self._last_prepared
-        holder.clear()
-
-        def drop(_, holder=holder):
-            holder.clear()
-
-        refs = tuple(None if v is None else weakref.ref(v, drop) for v in given)
-        holder.append((refs, prepared))
-        return prepared
+        """:meth:`_prepare`, reused while the same tensors come back
+        (:class:`~sklearn_lm.engine.data.LastConverted`)."""
+        return self._last_prepared((x, y, sample_weight), self._prepare)
 
     def _prepare(self, x, y, sample_weight):
-        x = tf.convert_to_tensor(x)
-        if x.dtype != self._x_dtype():
-            x = tf.cast(x, self._x_dtype())
-        n = int(x.shape[0])
-        if y is None:
-            raise ValueError("y is required when x is an array. Received: y=None")
-        y = self.loss.prepare_targets(y)
-        if not self.loss.sparse_targets:
-            k = self.fn.n_outputs
-            if y.shape.rank == 1:
-                y = tf.reshape(y, [-1, 1])
-            if int(y.shape[-1]) != k:
-                raise ValueError(
-                    f"y must have {k} columns (the model's outputs). "
-                    f"Received: y.shape={tuple(y.shape)}"
-                )
-        if int(y.shape[0]) != n:
-            raise ValueError(
-                "x and y must have the same number of samples. Received: "
-                f"x.shape[0]={n}, y.shape[0]={int(y.shape[0])}"
-            )
-        if sample_weight is None:
-            sw = tf.ones([n], tf.float64)
-        else:
-            sw = tf.reshape(
-                tf.cast(tf.convert_to_tensor(sample_weight), tf.float64), [-1]
-            )
-            if int(sw.shape[0]) != n:
-                raise ValueError(
-                    f"sample_weight must have one entry per sample ({n}). "
-                    f"Received: sample_weight.shape={tuple(sw.shape)}"
-                )
-        return x, y, sw
+        return data.prepare(
+            x,
+            y,
+            sample_weight,
+            x_dtype=self._x_dtype(),
+            loss=self.loss,
+            n_outputs=self.fn.n_outputs,
+        )
 
     def _functions(self, x, y, batch_rows=None) -> CompiledStep:
         """Compiled functions for data like ``(x, y)`` in batches of ``batch_rows``.
@@ -410,121 +252,9 @@ class Trainer:
             value -= l2 * float(np.sum(self.fn.penalty_mask() * w * w))
         return value
 
-    # -- epochs ------------------------------------------------------------------
-    def fit(
-        self,
-        x,
-        y=None,
-        *,
-        epochs: int = 1,
-        batch_size: int | None = None,
-        sample_weight=None,
-        shuffle: bool = True,
-        seed: int | None = None,
-        callbacks: Iterable[Callback] | None = None,
-        verbose: int = 0,
-    ) -> History:
-        """Train for ``epochs`` passes over the data.
-
-        Parameters
-        ----------
-        x : array-like, tf.data.Dataset, keras.utils.PyDataset or callable
-            Inputs; or a source of ``(x, y)`` or ``(x, y, sample_weight)``
-            batches: a ``tf.data.Dataset``, a ``keras.utils.PyDataset``, or a
-            function returning a fresh iterable of batches for each epoch (for
-            example a generator function), for data that does not fit in
-            memory. With a source of batches, ``y``, ``batch_size`` and
-            ``sample_weight`` must be left at their defaults.
-        y : array-like, optional
-            Targets (see the loss for the expected layout).
-        epochs : int, default=1
-        batch_size : int, optional
-            Samples per step; ``None`` means the whole data set (full batch).
-        sample_weight : array-like of shape (n_samples,), optional
-        shuffle : bool, default=True
-            Shuffle samples before each epoch (mini-batches only).
-        seed : int, optional
-            Seed of the shuffling.
-        callbacks : list of callables, optional
-            Each is called as ``callback(epoch, logs)`` after every epoch;
-            returning ``True`` stops training.
-        verbose : int, default=0
-            ``1`` prints one line per epoch.
-
-        Returns
-        -------
-        History
-        """
-        _check_number("epochs", epochs, 0, integer=True)
-        callbacks = list(callbacks or [])
-        is_dataset = _is_stream(x)
-        if is_dataset:
-            if y is not None or sample_weight is not None or batch_size is not None:
-                raise ValueError(
-                    "With a dataset or a generator, pass batches of (x, y) or "
-                    "(x, y, sample_weight) in the dataset itself. Received: "
-                    f"y={type(y).__name__}, batch_size={batch_size!r}, "
-                    f"sample_weight={type(sample_weight).__name__}"
-                )
-        else:
-            xt, yt, swt = self._prepare(x, y, sample_weight)
-            n = int(xt.shape[0])
-            if n == 0:
-                raise ValueError("x must contain at least one sample. Received: 0")
-            if batch_size is not None:
-                _check_number("batch_size", batch_size, 1, integer=True)
-            size = n if batch_size is None else min(int(batch_size), n)
-            self._check_memory(size)
-        rng = np.random.default_rng(seed)
-        history = History()
-        # Steps on whole batches read and write the model's variables inside
-        # their graphs (w is None). Otherwise (mini-batch epochs over arrays,
-        # or variables that are not plain TensorFlow ones) the weights stay a
-        # tensor during an epoch and are written back at its end (before
-        # callbacks see the model).
-        in_place = self.fn.variable_handles() is not None and (is_dataset or size >= n)
-        w = None if in_place else self.fn.get_weights()
-        for _ in range(epochs):
-            if is_dataset:
-                w, losses, attempts, stop = self._dataset_epoch(x, w)
-            elif size >= n:
-                w, losses, attempts, stop = self._steps([(xt, yt, swt)], w)
-            else:
-                w, losses, attempts, stop = self._array_epoch(
-                    xt, yt, swt, size, shuffle, rng, w
-                )
-            steps = len(losses)
-            history.n_steps += steps
-            if not in_place:
-                self.fn.set_weights(w)
-            if steps == 0 and stop is None:
-                raise ValueError("The dataset yielded no batches.")
-            finite = [v for v in losses if np.isfinite(v)]
-            logs = {
-                "loss": float(np.mean(finite)) if finite else float("nan"),
-                "damping": self.damping_value,
-                "attempts": float(np.mean(attempts)) if steps else 0.0,
-                "steps": steps,
-            }
-            history.epoch.append(self._epochs_done)
-            for name in ("loss", "damping", "attempts"):
-                history.history[name].append(logs[name])
-            if verbose:
-                print(
-                    f"Epoch {self._epochs_done + 1}: loss={logs['loss']:.6g} "
-                    f"damping={logs['damping']:.3g} attempts={logs['attempts']:.2f}",
-                    flush=True,
-                )
-            self._epochs_done += 1
-            if any([bool(cb(self._epochs_done - 1, logs)) for cb in callbacks]):
-                stop = stop or "callback"
-            if stop is not None:
-                history.stop_reason = stop
-                break
-        return history
-
+    # -- the steps of an epoch (for EpochLoop.fit) ---------------------------------
     def _steps(self, batches, w):
-        """Run compiled steps over ``batches``: ``(w, losses, attempts, stop)``.
+        """Run compiled steps over ``batches``: ``(w, losses, attempts, status)``.
 
         ``w`` None: the model's variables hold the weights and every step
         updates them (``w`` stays None).
@@ -539,9 +269,9 @@ class Trainer:
                 res = self._step_in_place(xb, yb, swb, handles)
             losses.append(float(res.loss))
             attempts.append(int(res.attempts))
-            stop = from_graph_code(res.stop)
-            if stop is not None:
-                return w, losses, attempts, stop.value
+            status = from_graph_code(res.stop)
+            if status is not None:
+                return w, losses, attempts, status
         return w, losses, attempts, None
 
     def _array_epoch(self, x, y, sw, size, shuffle, rng, w):
@@ -560,44 +290,5 @@ class Trainer:
             tf.constant(order, tf.int32),
             tf.constant(size, tf.int32),
         )
-        stop = from_graph_code(stop)
-        stop = None if stop is None else stop.value
-        return w, losses.numpy().tolist(), attempts.numpy().tolist(), stop
-
-    def _dataset_epoch(self, dataset, w):
-        result = self._steps(self._dataset_batches(_epoch_batches(dataset)), w)
-        if isinstance(dataset, keras.utils.PyDataset):
-            dataset.on_epoch_end()
-        return result
-
-    def _dataset_batches(self, batches):
-        checked = False
-        for element in batches:
-            if not isinstance(element, tuple | list) or len(element) not in (2, 3):
-                raise ValueError(
-                    "A dataset or generator for Trainer.fit must yield (x, y) or "
-                    f"(x, y, sample_weight) tuples. Received: {type(element).__name__}"
-                )
-            xb, yb, swb = (
-                self._prepare(*element)
-                if len(element) == 3
-                else (self._prepare(element[0], element[1], None))
-            )
-            if not checked:
-                self._check_memory(int(xb.shape[0]))
-                checked = True
-            yield xb, yb, swb
-
-
-def _is_stream(x) -> bool:
-    """Whether ``x`` is a source of batches rather than an array."""
-    return isinstance(x, tf.data.Dataset | keras.utils.PyDataset) or callable(x)
-
-
-def _epoch_batches(source):
-    """The batches of one epoch from a dataset, a PyDataset or a generator function."""
-    if isinstance(source, keras.utils.PyDataset):
-        return (source[i] for i in range(len(source)))
-    if isinstance(source, tf.data.Dataset):
-        return iter(source)
-    return iter(source())
+        status = from_graph_code(stop)
+        return w, losses.numpy().tolist(), attempts.numpy().tolist(), status

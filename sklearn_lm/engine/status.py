@@ -1,6 +1,6 @@
 """Why training stopped: one vocabulary for the whole library.
 
-Every stop reason is decided inside the engine (:mod:`sklearn_lm.engine.loop`
+Every stop reason is decided inside the engine (:mod:`sklearn_lm.engine.stopping`
 and the compiled epoch of :mod:`sklearn_lm.engine.step`) and reported as a
 :class:`Status`. :class:`~sklearn_lm.engine.Trainer` returns it on its
 history, :class:`~sklearn_lm.engine.LMModel` keeps it as ``stop_status``, and

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import copy
+import functools
 import math
 import warnings
 from abc import ABC, abstractmethod
 from numbers import Integral, Real
+from typing import NamedTuple
 
 import keras
 import numpy as np
@@ -23,21 +25,69 @@ from sklearn.utils._param_validation import (
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
 from .._threads import configure_tensorflow_threads
-from ..engine import Trainer
+from ..engine import Status, Trainer
 from ..engine import damping as damping_module
 from ..network import ACTIVATIONS, build_network, forward, init_from_data
 
 _INT32_MAX = np.iinfo(np.int32).max
 
 
+class _Samples(NamedTuple):
+    """Samples to train on (``y``: encoded targets) or to score (labels)."""
+
+    X: np.ndarray
+    y: np.ndarray
+    sample_weight: np.ndarray | None
+
+
+def _take(sample_weight, index):
+    return None if sample_weight is None else sample_weight[index]
+
+
+def _relative(sample_weight):
+    """Weights rescaled to mean 1: the objective is a weighted mean, so only
+    relative weights matter."""
+    if sample_weight is None:
+        return None
+    total = float(np.sum(sample_weight))
+    if not total > 0:
+        raise ValueError(
+            "The sample weights of the training samples are all zero "
+            "(after setting aside the validation set); at least one "
+            "training sample needs a positive weight."
+        )
+    return sample_weight * (sample_weight.shape[0] / total)
+
+
+class _EpochLines:
+    """The estimators' line per epoch (``verbose``), numbered from ``first``."""
+
+    def __init__(self, first: int):
+        self.number = first
+
+    def __call__(self, epoch: int, logs: dict) -> bool:
+        message = (
+            f"Epoch {self.number}: loss = {logs['loss']:.8f}, "
+            f"damping = {logs['damping']:.3e}, attempts = {logs['attempts']:.1f}"
+        )
+        if "validation_score" in logs:
+            message += f", validation score = {logs['validation_score']:.6f}"
+        print(message)
+        self.number += 1
+        return False
+
+
 class BaseLM(BaseEstimator, ABC):
     """Base class of the Levenberg-Marquardt estimators.
 
     Holds what regression and classification share: hyperparameter
-    validation, building the network, the epoch loop (through the engine's
-    :class:`~sklearn_lm.engine.Trainer`), the stopping rules, early stopping,
-    progress printing and pickling. Subclasses encode their targets, choose
-    the loss and turn network outputs into predictions.
+    validation, building the network, training through the engine's
+    :class:`~sklearn_lm.engine.Trainer` (whose ``fit`` runs the epochs and
+    applies the stopping rules, early stopping included), the fitted
+    records, progress printing and pickling. The hyperparameters reach the
+    engine through two mappings: :meth:`_step_options` (the LM step) and
+    :meth:`_stopping_options` (the stopping rules). Subclasses encode their
+    targets, choose the loss and turn network outputs into predictions.
 
     This class should not be used directly; use :class:`LMRegressor` or
     :class:`LMClassifier`.
@@ -225,20 +275,31 @@ class BaseLM(BaseEstimator, ABC):
             return self.solver
         return "cg" if n_weights > self._CG_MIN_WEIGHTS else "direct"
 
-    def _make_trainer(self, initial_damping: float | None = None):
+    def _step_options(self) -> dict:
+        """The engine's step options from the hyperparameters.
+
+        The one place where estimator parameters reach the LM step (fields of
+        :class:`~sklearn_lm.engine.config.StepConfig`): a new step option is
+        a parameter (constraint, ``__init__``, docstring) and a line here.
+        """
         solver = self._solver(self.model_.count_params())
+        return {
+            "learning_rate": float(self.learning_rate),
+            "max_attempts": int(self.max_attempts),
+            "l2": float(self.alpha),  # the estimators' alpha is the engine's l2
+            "solver": solver,
+            "cg_max_iter": int(self.cg_max_iter),
+            # Geodesic acceleration would cost a second inexact solve per
+            # attempt; with conjugate gradients it did not pay for it.
+            "geodesic": solver == "direct",
+        }
+
+    def _make_trainer(self, initial_damping: float | None = None):
         return Trainer(
             self.model_,
             loss=self._make_loss(),
             damping=self._make_damping(initial_damping),
-            learning_rate=float(self.learning_rate),
-            max_attempts=int(self.max_attempts),
-            l2=float(self.alpha),
-            solver=solver,
-            cg_max_iter=int(self.cg_max_iter),
-            # Geodesic acceleration would cost a second inexact solve per
-            # attempt; with conjugate gradients it did not pay for it.
-            geodesic=solver == "direct",
+            **self._step_options(),
         )
 
     # ------------------------------------------------------------------
@@ -257,16 +318,72 @@ class BaseLM(BaseEstimator, ABC):
             return self._FULL_BATCH_PATIENCE
         return self._PATIENCE
 
+    def _batch_size(self, n_train: int) -> int | None:
+        """Samples per step; ``None`` for full-batch epochs."""
+        if self.batch_size is None or self.batch_size >= n_train:
+            return None
+        return self.batch_size
+
+    def _stopping_options(self, validation, *, n_train: int, incremental: bool):
+        """The engine's stopping rules (:meth:`Trainer.fit` arguments).
+
+        ``tol`` and ``n_iter_no_change`` are the no-improvement rule, off for
+        :meth:`partial_fit` and for ``n_iter_no_change=np.inf``. With early
+        stopping the engine scores the validation set after each epoch and
+        restores the weights of the best-scoring one.
+        """
+        patience = self._patience(full_batch=self._batch_size(n_train) is None)
+        rule = not incremental and patience != np.inf
+        return {
+            "tol": float(self.tol) if rule else None,
+            "patience": int(patience) if rule else None,
+            "validation": None
+            if validation is None
+            else functools.partial(self._validation_score, validation),
+            "restore_best": True,
+        }
+
     def _fit(self, X, y, sample_weight=None, *, incremental=False, classes=None):
         """Train on ``(X, y)``: ``max_iter`` epochs, or one with ``incremental``."""
         # Size TensorFlow's thread pools to this process's CPU share (e.g. in
         # joblib or Dask workers) before the first fit starts its runtime.
         configure_tensorflow_threads()
-        hidden = self._hidden_units()
+        first_call = self._check_fit_call(incremental)
+        X, y, targets, sample_weight, stratify = self._training_data(
+            X, y, sample_weight, first_call, incremental, classes
+        )
+        rng = check_random_state(self.random_state)
+        init_seed, split_seed, shuffle_seed = (
+            int(rng.randint(_INT32_MAX)) for _ in range(3)
+        )
+        self._start(
+            X.shape[1], init_seed, first_call=first_call, incremental=incremental
+        )
+        train, validation = self._split(
+            X, y, targets, sample_weight, stratify, split_seed
+        )
+        if first_call and self.weight_init == "data":
+            # Spread the hidden units over the training inputs (without the
+            # validation set), weighted as in the objective.
+            init_from_data(
+                self.model_,
+                train.X,
+                seed=int(rng.randint(_INT32_MAX)),
+                sample_weight=train.sample_weight,
+            )
+        history = self._train(train, validation, incremental, shuffle_seed)
+        self._record(history, n_train=len(train.X))
+        self._check_finite()
+        if not incremental:
+            self._report_stop(n_train=len(train.X))
+        return self
+
+    def _check_fit_call(self, incremental: bool) -> bool:
+        """Check the parameters for this call; return whether it starts afresh."""
+        self._hidden_units()
         self._check_damping_bounds()
         if incremental and self.early_stopping:
             raise ValueError("partial_fit does not support early_stopping=True.")
-
         fitted = hasattr(self, "model_")
         first_call = not fitted or not (incremental or self.warm_start)
         if not first_call and self._architecture() != self._architecture_:
@@ -276,7 +393,11 @@ class BaseLM(BaseEstimator, ABC):
                 f"change. Fitted with {self._architecture_}, got "
                 f"{self._architecture()}."
             )
+        return first_call
 
+    def _training_data(self, X, y, sample_weight, first_call, incremental, classes):
+        """Validated ``X`` (in ``dtype``) and ``y``, the encoded targets, the
+        sample weights and the labels to stratify a validation split on."""
         X, y = self._validate_input(X, y, reset=first_call)
         if sample_weight is not None:
             sample_weight = _check_sample_weight(
@@ -297,145 +418,89 @@ class BaseLM(BaseEstimator, ABC):
                 "data (e.g. with sklearn.preprocessing.StandardScaler) or use "
                 "dtype='float64'."
             )
+        return X, y, targets, sample_weight, stratify
 
-        rng = check_random_state(self.random_state)
-        init_seed = int(rng.randint(_INT32_MAX))
-        split_seed = int(rng.randint(_INT32_MAX))
-        shuffle_seed = int(rng.randint(_INT32_MAX))
-
+    def _start(self, n_features: int, seed: int, *, first_call, incremental) -> None:
+        """Build the network on a first call; restart the schedule and the
+        records unless ``partial_fit`` continues (``warm_start`` keeps the
+        weights and ``t_``)."""
         if first_call:
             self.model_ = build_network(
-                X.shape[1],
+                n_features,
                 self.n_outputs_,
-                hidden=hidden,
+                hidden=self._hidden_units(),
                 activation=self.activation,
                 dtype=self.dtype,
-                seed=init_seed,
+                seed=seed,
             )
             self._architecture_ = self._architecture()
-            self._trainer = None
-            self.n_iter_ = 0
             self.t_ = 0
-            self.loss_curve_ = []
-            self.damping_curve_ = []
-            self.best_loss_ = np.inf
-            self._no_improvement_count = 0
-        elif not incremental:
-            # warm_start: keep the weights, restart the schedule and records.
+        if first_call or not incremental:
             self._trainer = None
             self.n_iter_ = 0
             self.loss_curve_ = []
             self.damping_curve_ = []
             self.best_loss_ = np.inf
-            self._no_improvement_count = 0
 
+    def _split(self, X, y, targets, sample_weight, stratify, seed: int):
+        """``(train, validation)`` samples; ``validation`` is ``None``
+        without early stopping. Training weights are rescaled to mean 1."""
         if self.early_stopping:
-            idx_train, idx_val = self._validation_split(
-                X.shape[0], stratify, split_seed
+            idx_train, idx_val = self._validation_split(X.shape[0], stratify, seed)
+            train = _Samples(
+                X[idx_train], targets[idx_train], _take(sample_weight, idx_train)
             )
-            X_train, X_val = X[idx_train], X[idx_val]
-            t_train = targets[idx_train]
-            y_val = y[idx_val]
-            if sample_weight is None:
-                w_train = w_val = None
-            else:
-                w_train, w_val = sample_weight[idx_train], sample_weight[idx_val]
-            self.validation_scores_ = []
-            self.best_validation_score_ = -np.inf
+            validation = _Samples(X[idx_val], y[idx_val], _take(sample_weight, idx_val))
         else:
-            X_train, t_train, w_train = X, targets, sample_weight
-            X_val = y_val = w_val = None
-            self.validation_scores_ = None
-            self.best_validation_score_ = None
+            train, validation = _Samples(X, targets, sample_weight), None
+        return train._replace(sample_weight=_relative(train.sample_weight)), validation
 
-        if w_train is not None:
-            total = float(np.sum(w_train))
-            if not total > 0:
-                raise ValueError(
-                    "The sample weights of the training samples are all zero "
-                    "(after setting aside the validation set); at least one "
-                    "training sample needs a positive weight."
-                )
-            # Only relative weights matter: the objective is a weighted mean.
-            w_train = w_train * (w_train.shape[0] / total)
-
-        if first_call and self.weight_init == "data":
-            # Spread the hidden units over the training inputs (without the
-            # validation set), weighted as in the objective.
-            init_from_data(
-                self.model_,
-                X_train,
-                seed=int(rng.randint(_INT32_MAX)),
-                sample_weight=w_train,
-            )
-
+    def _train(self, train, validation, incremental: bool, seed: int):
+        """Run the engine's :meth:`Trainer.fit` on the training samples."""
         if self._trainer is None:
             initial = None
             if incremental and self.damping_curve_:
                 initial = self.damping_curve_[-1]
             self._trainer = self._make_trainer(initial)
-
-        n_train = X_train.shape[0]
-        batch_size = self.batch_size
-        if batch_size is not None and batch_size >= n_train:
-            batch_size = None
-        epochs = 1 if incremental else int(self.max_iter)
-
-        best = {"weights": None}
-        stopped_by_tol = [False]
-        patience = self._patience(full_batch=batch_size is None)
-
-        def monitor(epoch: int, logs: dict) -> bool:
-            loss = float(logs["loss"])
-            lam = float(logs["damping"])
-            attempts = float(logs["attempts"])
-            self.n_iter_ += 1
-            self.t_ += n_train
-            self.loss_curve_.append(loss)
-            self.damping_curve_.append(lam)
-            message = (
-                f"Epoch {self.n_iter_}: loss = {loss:.8f}, damping = {lam:.3e}, "
-                f"attempts = {attempts:.1f}"
-            )
-            if self.early_stopping:
-                score = float(
-                    self._score_outputs(forward(self.model_, X_val), y_val, w_val)
-                )
-                self.validation_scores_.append(score)
-                message += f", validation score = {score:.6f}"
-                if score < self.best_validation_score_ + self.tol:
-                    self._no_improvement_count += 1
-                else:
-                    self._no_improvement_count = 0
-                if score > self.best_validation_score_:
-                    self.best_validation_score_ = score
-                    best["weights"] = [w.copy() for w in self.model_.get_weights()]
-            else:
-                if loss > self.best_loss_ - self.tol:
-                    self._no_improvement_count += 1
-                else:
-                    self._no_improvement_count = 0
-            self.best_loss_ = min(self.best_loss_, loss)
-            if self.verbose:
-                print(message)
-            if not incremental and self._no_improvement_count >= patience:
-                stopped_by_tol[0] = True
-                return True
-            return False
-
-        history = self._trainer.fit(
-            X_train,
-            t_train,
-            epochs=epochs,
+        batch_size = self._batch_size(len(train.X))
+        return self._trainer.fit(
+            train.X,
+            train.y,
+            epochs=1 if incremental else int(self.max_iter),
             batch_size=batch_size,
-            sample_weight=w_train,
+            sample_weight=train.sample_weight,
             shuffle=batch_size is not None,
-            seed=shuffle_seed,
-            callbacks=[monitor],
-            verbose=0,
+            seed=seed,
+            callbacks=[_EpochLines(self.n_iter_ + 1)] if self.verbose else [],
+            **self._stopping_options(
+                validation, n_train=len(train.X), incremental=incremental
+            ),
         )
-        stop_reason = getattr(history, "stop_reason", None)
-        if stop_reason == "non_finite" or not all(
+
+    def _validation_score(self, validation) -> float:
+        """Score (higher is better) of the current network on ``validation``."""
+        outputs = forward(self.model_, validation.X)
+        return float(
+            self._score_outputs(outputs, validation.y, validation.sample_weight)
+        )
+
+    def _record(self, history, *, n_train: int) -> None:
+        """Fitted attributes from the engine's record of the epochs."""
+        losses = history.history["loss"]
+        self.n_iter_ += len(losses)
+        self.t_ += n_train * len(losses)
+        self.loss_curve_.extend(losses)
+        self.damping_curve_.extend(history.history["damping"])
+        self.best_loss_ = min([self.best_loss_, *losses])
+        if self.early_stopping:
+            self.validation_scores_ = list(history.history["validation_score"])
+            self.best_validation_score_ = max([-np.inf, *self.validation_scores_])
+        else:
+            self.validation_scores_ = self.best_validation_score_ = None
+        self.stop_reason_ = history.stop_reason
+
+    def _check_finite(self) -> None:
+        if self.stop_reason_ is Status.NON_FINITE or not all(
             np.all(np.isfinite(w)) for w in self.model_.get_weights()
         ):
             raise ValueError(
@@ -444,33 +509,28 @@ class BaseLM(BaseEstimator, ABC):
                 "sklearn.preprocessing.StandardScaler."
             )
 
-        if self.early_stopping and best["weights"] is not None:
-            self.model_.set_weights(best["weights"])
-
-        if incremental:
-            return self
-        if stopped_by_tol[0]:
-            if self.verbose:
-                what = "Validation score" if self.early_stopping else "Training loss"
-                print(
-                    f"{what} did not improve more than tol={self.tol} for "
-                    f"{patience} consecutive epochs. Stopping."
-                )
-        elif stop_reason == "damping_max":
-            if self.verbose:
-                print(
-                    f"Damping reached damping_max={self.damping_max}: no step "
-                    "reduces the loss any more. Stopping."
-                )
-        elif self.n_iter_ >= self.max_iter:
+    def _report_stop(self, *, n_train: int) -> None:
+        """Say why :meth:`fit` stopped; warn when it did not converge."""
+        if self.verbose and self.stop_reason_ is Status.NO_IMPROVEMENT:
+            what = "Validation score" if self.early_stopping else "Training loss"
+            patience = self._patience(full_batch=self._batch_size(n_train) is None)
+            print(
+                f"{what} did not improve more than tol={self.tol} for "
+                f"{patience} consecutive epochs. Stopping."
+            )
+        elif self.verbose and self.stop_reason_ is Status.DAMPING_MAX:
+            print(
+                f"Damping reached damping_max={self.damping_max}: no step "
+                "reduces the loss any more. Stopping."
+            )
+        if not self.stop_reason_.converged:
             warnings.warn(
                 f"{type(self).__name__}: the maximum number of epochs "
                 f"(max_iter={self.max_iter}) was reached and the optimization "
                 "has not converged yet.",
                 ConvergenceWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
-        return self
 
     def _validation_split(self, n_samples: int, stratify, seed: int):
         n_val = math.ceil(self.validation_fraction * n_samples)

@@ -157,3 +157,86 @@ class MultilabelEncoder(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self)
         return np.asarray(indicator).astype(self.dtype_)
+
+
+class TargetStandardizer(TransformerMixin, BaseEstimator):
+    """Centre each target column on its mean and divide it by its spread.
+
+    With sample weights ``w_i`` the mean and standard deviation of a column
+    ``y`` are ``m = sum(w_i y_i) / sum(w_i)`` and
+    ``s = sqrt(sum(w_i (y_i - m)**2) / sum(w_i))``; targets become
+    ``(y - m) / s``. A column whose spread is negligible,
+    ``s <= 10 * eps * max(|m|, 1)`` for the float64 machine epsilon ``eps``
+    (a constant column, up to round-off), keeps ``s = 1``: it is only
+    centred.
+
+    Attributes
+    ----------
+    mean_ : ndarray of shape (n_outputs,)
+        The (weighted) mean of each column.
+    scale_ : ndarray of shape (n_outputs,)
+        The (weighted) standard deviation of each column, or 1.
+    """
+
+    def fit(
+        self, y: ArrayLike, X: None = None, sample_weight: ArrayLike | None = None
+    ) -> TargetStandardizer:
+        """Learn the mean and scale of each column.
+
+        Parameters
+        ----------
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Targets.
+        X : None
+            Ignored.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights, not all zero.
+
+        Returns
+        -------
+        self : TargetStandardizer
+        """
+        y = _columns(y)
+        mean = np.average(y, axis=0, weights=sample_weight)
+        scale = np.sqrt(np.average((y - mean) ** 2, axis=0, weights=sample_weight))
+        tiny = scale <= 10 * np.finfo(np.float64).eps * np.maximum(np.abs(mean), 1.0)
+        scale[tiny] = 1.0
+        self.mean_ = mean
+        self.scale_ = scale
+        return self
+
+    def transform(self, y: ArrayLike) -> np.ndarray:
+        """Standardise targets.
+
+        Parameters
+        ----------
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Targets.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_outputs), dtype float64
+        """
+        check_is_fitted(self)
+        return (_columns(y) - self.mean_) / self.scale_
+
+    def inverse_transform(self, z: ArrayLike) -> np.ndarray:
+        """Turn standardised values back into target units.
+
+        Parameters
+        ----------
+        z : array-like of shape (n_samples, n_outputs)
+            Standardised values (for example network outputs).
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_outputs)
+        """
+        check_is_fitted(self)
+        return np.asarray(z) * self.scale_ + self.mean_
+
+
+def _columns(y: ArrayLike) -> np.ndarray:
+    """``y`` as a float64 matrix with one column per output."""
+    y = np.asarray(y, dtype=np.float64)
+    return y.reshape(-1, 1) if y.ndim == 1 else y

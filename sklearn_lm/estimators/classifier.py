@@ -86,7 +86,9 @@ class LMClassifier(ClassifierMixin, BaseLM):
 
     damping : float, default=1e-3
         Initial damping factor ``lambda``. Must lie within
-        ``[damping_min, damping_max]``.
+        ``[damping_min, damping_max]``. (In the engine, ``damping`` names the
+        strategy, :class:`~sklearn_lm.engine.damping.Damping`, built from
+        the ``damping*`` parameters; this value is its ``initial``.)
 
     damping_mode : {"standard", "fletcher"} or Damping, default="standard"
         How ``lambda`` enters the step: ``"standard"`` damps with
@@ -171,7 +173,9 @@ class LMClassifier(ClassifierMixin, BaseLM):
 
     alpha : float, default=0.0
         Strength of the L2 penalty ``alpha * sum(W**2)`` over the kernels
-        (biases are not penalised), added to the loss.
+        (biases are not penalised), added to the loss. The name follows
+        :class:`~sklearn.neural_network.MLPClassifier`; the engine calls it
+        ``l2`` (:class:`~sklearn_lm.engine.config.StepConfig`).
 
     dtype : {"float32", "float64"}, default="float32"
         Dtype of the network and its computations.
@@ -231,6 +235,14 @@ class LMClassifier(ClassifierMixin, BaseLM):
     best_validation_score_ : float or None
         Best of ``validation_scores_``, else ``None``.
 
+    stop_reason_ : Status
+        Why the last :meth:`fit` or :meth:`partial_fit` stopped, a
+        :class:`~sklearn_lm.engine.status.Status` (a ``str`` enum; its
+        ``message`` says it in words): ``"no_improvement"`` (the ``tol``
+        rule), ``"damping_max"`` (``lambda`` reached ``damping_max``) or
+        ``"max_epochs"`` (``max_iter`` epochs ran; the one epoch of
+        :meth:`partial_fit`).
+
     n_features_in_ : int
         Number of features seen during :meth:`fit`.
 
@@ -259,10 +271,11 @@ class LMClassifier(ClassifierMixin, BaseLM):
     NumPy in float64. Sample weights (times class weights) are rescaled to
     mean 1 over the training samples, so only relative weights matter.
 
-    A :class:`~sklearn.exceptions.ConvergenceWarning` is issued when
-    ``max_iter`` epochs run without the stopping rule being met. Stopping
-    because ``lambda`` reached ``damping_max`` is not a failure: no step can
-    lower the loss any more.
+    A :class:`~sklearn.exceptions.ConvergenceWarning` is issued by
+    :meth:`fit` when ``stop_reason_`` does not count as converged
+    (``stop_reason_.converged``): when ``max_iter`` epochs run without the
+    stopping rule being met. Stopping because ``lambda`` reached
+    ``damping_max`` is not a failure: no step can lower the loss any more.
 
     Examples
     --------

@@ -11,6 +11,7 @@ from sklearn.utils.validation import validate_data
 
 from ..engine import losses as losses_module
 from ._base import BaseLM
+from ._targets import TargetStandardizer
 
 _REGRESSION_LOSSES = {"mse", "mean_squared_error", "reduced_outputs_mse"}
 
@@ -60,7 +61,9 @@ class LMRegressor(RegressorMixin, BaseLM):
 
     damping : float, default=1e-3
         Initial damping factor ``lambda``. Must lie within
-        ``[damping_min, damping_max]``.
+        ``[damping_min, damping_max]``. (In the engine, ``damping`` names the
+        strategy, :class:`~sklearn_lm.engine.damping.Damping`, built from
+        the ``damping*`` parameters; this value is its ``initial``.)
 
     damping_mode : {"standard", "fletcher"} or Damping, default="standard"
         How ``lambda`` enters the step: ``"standard"`` damps with
@@ -144,7 +147,9 @@ class LMRegressor(RegressorMixin, BaseLM):
 
     alpha : float, default=0.0
         Strength of the L2 penalty ``alpha * sum(W**2)`` over the kernels
-        (biases are not penalised), added to the loss.
+        (biases are not penalised), added to the loss. The name follows
+        :class:`~sklearn.neural_network.MLPRegressor`; the engine calls it
+        ``l2`` (:class:`~sklearn_lm.engine.config.StepConfig`).
 
     dtype : {"float32", "float64"}, default="float32"
         Dtype of the network and its computations.
@@ -191,6 +196,14 @@ class LMRegressor(RegressorMixin, BaseLM):
     best_validation_score_ : float or None
         Best of ``validation_scores_``, else ``None``.
 
+    stop_reason_ : Status
+        Why the last :meth:`fit` or :meth:`partial_fit` stopped, a
+        :class:`~sklearn_lm.engine.status.Status` (a ``str`` enum; its
+        ``message`` says it in words): ``"no_improvement"`` (the ``tol``
+        rule), ``"damping_max"`` (``lambda`` reached ``damping_max``) or
+        ``"max_epochs"`` (``max_iter`` epochs ran; the one epoch of
+        :meth:`partial_fit`).
+
     n_outputs_ : int
         Number of targets.
 
@@ -231,10 +244,11 @@ class LMRegressor(RegressorMixin, BaseLM):
 
     Predictions are computed from the network weights with NumPy in float64.
 
-    A :class:`~sklearn.exceptions.ConvergenceWarning` is issued when
-    ``max_iter`` epochs run without the stopping rule being met. Stopping
-    because ``lambda`` reached ``damping_max`` is not a failure: no step can
-    lower the loss any more.
+    A :class:`~sklearn.exceptions.ConvergenceWarning` is issued by
+    :meth:`fit` when ``stop_reason_`` does not count as converged
+    (``stop_reason_.converged``): when ``max_iter`` epochs run without the
+    stopping rule being met. Stopping because ``lambda`` reached
+    ``damping_max`` is not a failure: no step can lower the loss any more.
 
     Examples
     --------
@@ -326,36 +340,26 @@ class LMRegressor(RegressorMixin, BaseLM):
         )
 
     def _encode_targets(self, y, sample_weight, *, first_call, incremental, classes):
-        y2 = y.reshape(-1, 1) if y.ndim == 1 else y
-        y2 = np.asarray(y2, dtype=np.float64)
+        n_outputs = 1 if y.ndim == 1 else y.shape[1]
         if first_call:
-            self.n_outputs_ = y2.shape[1]
+            self.n_outputs_ = n_outputs
             self._y_ndim = y.ndim
-            weights = None if sample_weight is None else sample_weight
-            mean = np.average(y2, axis=0, weights=weights)
-            var = np.average((y2 - mean) ** 2, axis=0, weights=weights)
-            scale = np.sqrt(var)
-            # Standardise only outputs with a clearly non-zero spread.
-            tiny = scale <= 10 * np.finfo(np.float64).eps * np.maximum(
-                np.abs(mean), 1.0
+            self._target_scaler = TargetStandardizer().fit(
+                y, sample_weight=sample_weight
             )
-            scale[tiny] = 1.0
-            self._y_mean = mean
-            self._y_scale = scale
-        elif y2.shape[1] != self.n_outputs_:
+        elif n_outputs != self.n_outputs_:
             raise ValueError(
-                f"y has {y2.shape[1]} outputs, but {type(self).__name__} was "
+                f"y has {n_outputs} outputs, but {type(self).__name__} was "
                 f"fitted with {self.n_outputs_}. Use warm_start=False to fit a "
                 "new network."
             )
-        targets = (y2 - self._y_mean) / self._y_scale
-        return targets, sample_weight, None
+        return self._target_scaler.transform(y), sample_weight, None
 
     def _make_loss(self):
         return losses_module.get(self.loss)
 
     def _predict_from_outputs(self, outputs):
-        y = outputs * self._y_scale + self._y_mean
+        y = self._target_scaler.inverse_transform(outputs)
         if self._y_ndim == 1:
             return y.ravel()
         return y

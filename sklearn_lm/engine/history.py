@@ -1,0 +1,109 @@
+"""The record of one :meth:`Trainer.fit <sklearn_lm.engine.Trainer.fit>` call."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+from .status import Status
+
+__all__ = ["TrainingHistory"]
+
+#: Per-epoch entries that every history has (``"validation_score"`` is
+#: recorded too when the fit scores a validation set).
+RECORDED = ("loss", "damping", "attempts", "time")
+
+
+class TrainingHistory:
+    """What :meth:`Trainer.fit <sklearn_lm.engine.Trainer.fit>` did.
+
+    Attributes
+    ----------
+    history : dict of str to list of float
+        Per epoch: ``"loss"`` (mean over the epoch's steps of the training
+        objective after each step), ``"damping"`` (lambda at the end of the
+        epoch), ``"attempts"`` (mean attempts per step), ``"time"`` (wall
+        time of the epoch in seconds: its steps and, if any, the validation
+        score) and, when ``fit`` was given a ``validation`` callable,
+        ``"validation_score"``. Each list converts directly into a column
+        of a ``pandas.DataFrame(history.history)``.
+    epoch : list of int
+        Epoch indices, counted over the trainer's whole life.
+    stop_reason : Status
+        Why training stopped; :attr:`Status.MAX_EPOCHS
+        <sklearn_lm.engine.status.Status.MAX_EPOCHS>` when all the requested
+        epochs ran.
+    best_epoch : int or None
+        Position, in the per-epoch lists, of the epoch with the best
+        monitored quantity: the highest validation score with a
+        ``validation`` callable, else the lowest loss (the first of equals).
+        ``None`` when no epoch ran (or all its values are NaN).
+    n_steps : int
+        LM steps taken in this call.
+    """
+
+    def __init__(self):
+        self.history: dict[str, list[float]] = {name: [] for name in RECORDED}
+        self.epoch: list[int] = []
+        self.stop_reason: Status = Status.MAX_EPOCHS
+        self.best_epoch: int | None = None
+        self.n_steps = 0
+
+    def record(self, epoch: int, logs: dict[str, Any]) -> None:
+        """Append epoch ``epoch``'s entries of ``logs`` (see :attr:`history`)."""
+        self.epoch.append(epoch)
+        for name in (*RECORDED, "validation_score"):
+            if name in logs:
+                self.history.setdefault(name, []).append(float(logs[name]))
+
+    @property
+    def message(self) -> str:
+        """:attr:`stop_reason` in words."""
+        return self.stop_reason.message
+
+    def __repr__(self) -> str:
+        last = self.history["loss"][-1] if self.history["loss"] else None
+        return (
+            f"TrainingHistory(epochs={len(self.epoch)}, steps={self.n_steps}, "
+            f"loss={last}, stop_reason={self.stop_reason.value!r})"
+        )
+
+
+def epoch_line(number: int, logs: dict[str, Any]) -> str:
+    """The line ``Trainer.fit(verbose=1)`` prints for epoch ``number`` (from 1)."""
+    line = (
+        f"Epoch {number}: loss={logs['loss']:.6g} "
+        f"damping={logs['damping']:.3g} attempts={logs['attempts']:.2f}"
+    )
+    if "validation_score" in logs:
+        line += f" validation_score={logs['validation_score']:.6g}"
+    return line
+
+
+def _stop_messages() -> dict:
+    messages: dict = {None: Status.MAX_EPOCHS.message}
+    messages.update({status: status.message for status in Status})
+    return messages
+
+
+#: Deprecated names: (replacement in words, value).
+_DEPRECATED = {
+    "History": ("TrainingHistory", TrainingHistory),
+    "STOP_MESSAGES": ("Status(...).message", _stop_messages()),
+}
+
+
+def deprecated_attribute(module: str, name: str) -> Any:
+    """A deprecated name of ``module``, with a ``DeprecationWarning``.
+
+    For a module's ``__getattr__``; other names raise ``AttributeError``.
+    """
+    if name not in _DEPRECATED:
+        raise AttributeError(f"module {module!r} has no attribute {name!r}")
+    replacement, value = _DEPRECATED[name]
+    warnings.warn(
+        f"{module}.{name} is deprecated; use {replacement} instead.",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    return value

@@ -1,0 +1,208 @@
+"""When :meth:`Trainer.fit <sklearn_lm.engine.Trainer.fit>` stops.
+
+Every stopping rule of the engine's loop is here, each deciding a
+:class:`~sklearn_lm.engine.status.Status`. After each epoch (its record
+written, the model holding its weights) the rules are checked in this order,
+and the first that fires ends training:
+
+1. :attr:`~Status.NON_FINITE`: a step met a non-finite loss;
+2. :attr:`~Status.NO_IMPROVEMENT`: the monitored quantity did not improve
+   for ``patience`` epochs (:class:`NoImprovement`);
+3. :attr:`~Status.DAMPING_MAX`: a step was rejected with lambda at its
+   maximum;
+4. :attr:`~Status.CALLBACK`: a callback returned ``True``;
+5. :attr:`~Status.TIME_LIMIT`: ``time_limit`` seconds have passed since the
+   fit started.
+
+Rules 1 and 3 come from the steps themselves (the ``stop`` code of every
+step, decided by :func:`sklearn_lm.engine.search.stop_code`, an index into
+:data:`~sklearn_lm.engine.status.GRAPH_CODES`). When none fires
+after the last requested epoch, the status is :attr:`~Status.MAX_EPOCHS`.
+
+A new rule is a condition in :meth:`StoppingRules.after_epoch`, its
+:class:`Status` member (with its message) and its argument of ``fit``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import numpy as np
+
+from .config import check_number
+from .status import Status
+
+__all__ = ["NoImprovement", "StoppingRules"]
+
+Callback = Callable[[int, dict], Any]
+
+
+class NoImprovement:
+    """Epochs without improvement of a quantity for which higher is better.
+
+    For values ``v_1, v_2, ...`` the best so far is
+    ``b_k = max(b_{k-1}, v_k)`` with ``b_0 = -inf``. Epoch ``k`` improves
+    when ``v_k >= b_{k-1} + tol``; the count of consecutive epochs without
+    improvement ``c_k`` is ``c_{k-1} + 1`` otherwise, ``0`` if it improves,
+    and the rule fires once ``c_k >= patience``. For a loss (``v = -loss``)
+    an epoch improves when its loss is at most the lowest so far minus
+    ``tol``. A NaN value compares false, so it does not count as an epoch
+    without improvement.
+
+    Parameters
+    ----------
+    tol : float, default=0.0
+        Smallest improvement that counts.
+    patience : int or None, default=None
+        Epochs without improvement that fire the rule; ``None`` never fires
+        (the best value is still tracked).
+    """
+
+    def __init__(self, tol: float = 0.0, patience: int | None = None):
+        self.tol = tol
+        self.patience = patience
+        self.best = -math.inf
+        self.best_index: int | None = None
+        self.count = 0
+
+    def update(self, value: float, index: int) -> bool:
+        """Count epoch ``index`` with ``value``; return whether it is a new best."""
+        if value < self.best + self.tol:
+            self.count += 1
+        else:
+            self.count = 0
+        if value > self.best:
+            self.best, self.best_index = value, index
+            return True
+        return False
+
+    @property
+    def fired(self) -> bool:
+        """Whether ``patience`` epochs in a row did not improve."""
+        return self.patience is not None and self.count >= self.patience
+
+
+class StoppingRules:
+    """The stopping rules of one fit, checked after every epoch.
+
+    Parameters
+    ----------
+    tol : float, optional
+        Smallest improvement of the monitored quantity (see
+        :class:`NoImprovement`). The no-improvement rule is on when ``tol``
+        or ``patience`` is given; ``tol`` then defaults to 0.
+    patience : int, optional
+        Epochs in a row without improvement that stop training (default 1
+        when only ``tol`` is given).
+    validation : callable, optional
+        ``validation()`` returns a score of the model's current weights,
+        higher is better (for example minus a validation loss). Called after
+        every epoch; when given it is the monitored quantity, else minus the
+        training loss is.
+    restore_best : bool, default=True
+        With ``validation``: give the model back the weights of the epoch
+        with the best score when training ends (:meth:`restore`).
+    time_limit : float, optional
+        Seconds after which training stops (checked after each epoch, so at
+        least one epoch runs).
+    callbacks : iterable of callables, optional
+        ``callback(epoch, logs)`` after each epoch; ``True`` stops training.
+    """
+
+    def __init__(
+        self,
+        *,
+        tol: float | None = None,
+        patience: int | None = None,
+        validation: Callable[[], float] | None = None,
+        restore_best: bool = True,
+        time_limit: float | None = None,
+        callbacks: Iterable[Callback] | None = None,
+    ):
+        if tol is not None:
+            tol = check_number("tol", tol, 0)
+        if patience is not None:
+            patience = check_number("patience", patience, 1, integer=True)
+        elif tol is not None:
+            patience = 1
+        if validation is not None and not callable(validation):
+            raise TypeError(
+                "validation must be a callable returning a score. "
+                f"Received: validation={validation!r}"
+            )
+        if not isinstance(restore_best, bool | np.bool_):
+            raise TypeError(
+                f"restore_best must be a bool. Received: restore_best={restore_best!r}"
+            )
+        if time_limit is not None:
+            time_limit = check_number("time_limit", time_limit, 0)
+        self.monitor = NoImprovement(tol or 0.0, patience)
+        self.validation = validation
+        self.restore_best = bool(restore_best) and validation is not None
+        self.time_limit = time_limit
+        self.callbacks = list(callbacks or [])
+        self._started = time.perf_counter()
+        self._best_weights: list | None = None
+
+    def score(self, logs: dict[str, Any]) -> None:
+        """Add the epoch's ``"validation_score"`` to ``logs`` (with validation)."""
+        if self.validation is not None:
+            logs["validation_score"] = float(self.validation())
+
+    def after_epoch(
+        self,
+        model,
+        epoch: int,
+        position: int,
+        logs: dict[str, Any],
+        step: Status | None,
+    ) -> Status | None:
+        """Why training stops after this epoch, or ``None`` to go on.
+
+        Parameters
+        ----------
+        model : keras.Model
+            The model, holding the epoch's weights.
+        epoch : int
+            The epoch's index over the trainer's life (given to callbacks).
+        position : int
+            The epoch's position in this fit (0 for the first).
+        logs : dict
+            The epoch's record (``"loss"``, and ``"validation_score"`` with
+            validation), given to callbacks.
+        step : Status or None
+            What the epoch's steps reported (their ``stop`` codes).
+        """
+        if self.validation is None:
+            value = -logs["loss"]
+        else:
+            value = logs["validation_score"]
+        if self.monitor.update(value, position) and self.restore_best:
+            self._best_weights = [np.array(w, copy=True) for w in model.get_weights()]
+        asked = [bool(callback(epoch, logs)) for callback in self.callbacks]
+        fired = (
+            (step is Status.NON_FINITE, Status.NON_FINITE),
+            (self.monitor.fired, Status.NO_IMPROVEMENT),
+            (step is Status.DAMPING_MAX, Status.DAMPING_MAX),
+            (any(asked), Status.CALLBACK),
+            (self._out_of_time(), Status.TIME_LIMIT),
+        )
+        return next((status for rule, status in fired if rule), None)
+
+    def _out_of_time(self) -> bool:
+        if self.time_limit is None:
+            return False
+        return time.perf_counter() - self._started >= self.time_limit
+
+    @property
+    def best_position(self) -> int | None:
+        """Position in this fit of the epoch with the best monitored value."""
+        return self.monitor.best_index
+
+    def restore(self, model) -> None:
+        """Set the weights of the best-scoring epoch (``restore_best``)."""
+        if self._best_weights is not None:
+            model.set_weights(self._best_weights)
