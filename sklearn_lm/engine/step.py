@@ -80,10 +80,9 @@ def layerwise_width(fn: ModelFunction, rows_per_sample: int) -> int | None:
     largest temporary per sample is no wider than those rows. Returns that
     width, or ``None`` when the Jacobian rows are formed.
     """
-    width = getattr(fn, "structured_width", None)
-    if width is None or rows_per_sample <= 1:
+    if not fn.capabilities.layerwise_gauss_newton or rows_per_sample <= 1:
         return None
-    values = int(width())
+    values = int(fn.structured_width())
     return values if values <= rows_per_sample * fn.n_params else None
 
 
@@ -239,7 +238,7 @@ class LMStep:
         function sums the Gauss-Newton products layer by layer
         (:meth:`~sklearn_lm.engine.jacobian.DenseChain.gauss_newton`).
         """
-        if self.structured or hasattr(self.fn, "weighted_rows"):
+        if self.structured or self.fn.capabilities.weighted_rows:
             z, state = self.fn.outputs_and_state(w, xc)
             e, f = self.loss.linearize(yc, z)
             root = tf.sqrt(swc)
@@ -502,7 +501,7 @@ class LMStep:
             )
 
         def diagonal():
-            if hasattr(fn, "gauss_newton_diagonal"):
+            if fn.capabilities.gauss_newton_diagonal:
                 if f is None:
                     eye = tf.eye(self.k, dtype=_F64)[None]
                     return fn.gauss_newton_diagonal(state, eye * root[:, None, None])
