@@ -15,60 +15,16 @@ from numbers import Integral
 
 import keras
 import numpy as np
-from scipy.special import erf, expit
+
+from .engine.activations import ACTIVATIONS as _TABLE
+from .engine.activations import ALIASES
 
 __all__ = ["ACTIVATIONS", "build_network", "forward", "init_from_data"]
 
-_SELU_ALPHA = 1.6732632423543772
-_SELU_SCALE = 1.0507009873554805
-
-
-def _linear(z: np.ndarray) -> np.ndarray:
-    return z
-
-
-def _relu(z: np.ndarray) -> np.ndarray:
-    return np.maximum(z, 0.0)
-
-
-def _elu(z: np.ndarray) -> np.ndarray:
-    return np.where(z > 0, z, np.expm1(np.minimum(z, 0.0)))
-
-
-def _selu(z: np.ndarray) -> np.ndarray:
-    return _SELU_SCALE * np.where(z > 0, z, _SELU_ALPHA * np.expm1(np.minimum(z, 0.0)))
-
-
-def _softplus(z: np.ndarray) -> np.ndarray:
-    return np.logaddexp(0.0, z)
-
-
-def _softsign(z: np.ndarray) -> np.ndarray:
-    return z / (1.0 + np.abs(z))
-
-
-def _gelu(z: np.ndarray) -> np.ndarray:
-    return 0.5 * z * (1.0 + erf(z / np.sqrt(2.0)))
-
-
-def _silu(z: np.ndarray) -> np.ndarray:
-    return z * expit(z)
-
-
 #: Hidden-layer activations the estimators accept, by their Keras names, with
-#: the float64 NumPy function :func:`forward` evaluates for each.
-ACTIVATIONS = {
-    "linear": _linear,
-    "tanh": np.tanh,
-    "sigmoid": expit,
-    "relu": _relu,
-    "elu": _elu,
-    "selu": _selu,
-    "softplus": _softplus,
-    "softsign": _softsign,
-    "gelu": _gelu,
-    "silu": _silu,
-}
+#: the float64 NumPy function :func:`forward` evaluates for each (from the
+#: engine's table, :data:`sklearn_lm.engine.activations.ACTIVATIONS`).
+ACTIVATIONS = {name: phi.numpy for name, phi in _TABLE.items()}
 
 _DTYPES = ("float32", "float64")
 
@@ -193,9 +149,10 @@ def _activation_name(layer: keras.layers.Layer) -> str | None:
         name = keras.activations.serialize(layer.activation)
     except (TypeError, ValueError):
         return None
-    if name == "swish":
-        name = "silu"
-    return name if isinstance(name, str) and name in ACTIVATIONS else None
+    if not isinstance(name, str):
+        return None
+    name = ALIASES.get(name, name)
+    return name if name in ACTIVATIONS else None
 
 
 def _dense_chain(model: keras.Model):
@@ -249,11 +206,17 @@ def forward(model: keras.Model, X: np.ndarray) -> np.ndarray:
         return out.reshape(out.shape[0], -1)
     a = np.asarray(X, dtype=np.float64)
     for layer, name in zip(layers, names, strict=True):
-        a = a @ np.asarray(layer.kernel.numpy(), dtype=np.float64)
-        if layer.use_bias:
-            a = a + np.asarray(layer.bias.numpy(), dtype=np.float64)
-        a = ACTIVATIONS[name](a)
+        a = _apply_dense(layer, name, a)
     return a
+
+
+def _apply_dense(layer: keras.layers.Dense, name: str, a: np.ndarray) -> np.ndarray:
+    """``phi(a @ kernel + bias)`` in float64 for a ``Dense`` layer whose
+    activation ``phi`` is ``ACTIVATIONS[name]``, on float64 inputs ``a``."""
+    z = a @ np.asarray(layer.kernel.numpy(), dtype=np.float64)
+    if layer.use_bias:
+        z = z + np.asarray(layer.bias.numpy(), dtype=np.float64)
+    return ACTIVATIONS[name](z)
 
 
 #: Projections whose spread is below this fraction of their magnitude count
@@ -477,9 +440,7 @@ def init_from_data(
                 "with sklearn.preprocessing.StandardScaler) or use float64."
             )
         layer.kernel.assign(kernel_cast)
-        z = A @ np.asarray(kernel_cast, dtype=np.float64)
         if layer.use_bias:
             layer.bias.assign(bias_cast)
-            z = z + np.asarray(bias_cast, dtype=np.float64)
-        A = ACTIVATIONS[name](z)
+        A = _apply_dense(layer, name, A)
     return model

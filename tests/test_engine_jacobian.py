@@ -7,7 +7,9 @@ import tensorflow as tf
 from _reference import finite_difference_jacobian
 
 from sklearn_lm.engine import model_function
-from sklearn_lm.engine.jacobian import AutodiffFunction, DenseChain
+from sklearn_lm.engine.autodiff import AutodiffFunction
+from sklearn_lm.engine.dense_chain import DenseChain
+from sklearn_lm.network import ACTIVATIONS
 
 
 def _dense_model(dtype="float64", seed=0):
@@ -120,12 +122,10 @@ def test_directional_curvature_matches_second_differences(kind, with_state):
     assert np.abs(expected).max() > 1e-2
 
 
-@pytest.mark.parametrize(
-    "activation", ["tanh", "sigmoid", "relu", "softplus", "elu", "silu", "linear"]
-)
-def test_dense_curvature_closed_form_for_each_activation(activation):
+def _two_hidden_layers(activation):
+    """Two hidden layers of ``activation`` and a linear output, float64."""
     init = keras.initializers.GlorotUniform
-    model = keras.Sequential(
+    return keras.Sequential(
         [
             keras.Input((3,), dtype="float64"),
             keras.layers.Dense(
@@ -145,12 +145,35 @@ def test_dense_curvature_closed_form_for_each_activation(activation):
             keras.layers.Dense(2, dtype="float64", kernel_initializer=init(3)),
         ]
     )
+
+
+def _closed_form_at_a_point(activation):
+    """The model, its closed form, inputs, weights and a direction."""
+    model = _two_hidden_layers(activation)
     fn = model_function(model, "dense")
     assert isinstance(fn, DenseChain)
     rng = np.random.default_rng(4)
     x = tf.constant(rng.standard_normal((9, 3)))
-    w = fn.get_weights()
     v = tf.constant(rng.standard_normal(fn.n_params))
+    return model, fn, x, fn.get_weights(), v
+
+
+@pytest.mark.parametrize("activation", [*ACTIVATIONS, "swish"])
+def test_dense_jacobian_closed_form_for_each_activation(activation):
+    """Jacobian and ``J v`` of the closed form against central differences."""
+    model, fn, x, w, v = _closed_form_at_a_point(activation)
+    z, jac = fn.outputs_and_jacobian(w, x)
+    expected = finite_difference_jacobian(fn, w, x)
+    np.testing.assert_allclose(z.numpy(), model(x).numpy(), rtol=1e-12)
+    np.testing.assert_allclose(jac.numpy(), expected, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(
+        fn.jvp(w, v, x).numpy(), expected @ v.numpy(), rtol=1e-6, atol=1e-8
+    )
+
+
+@pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
+def test_dense_curvature_closed_form_for_each_activation(activation):
+    model, fn, x, w, v = _closed_form_at_a_point(activation)
     z, zvv = fn.outputs_and_curvature(w, v, x)
     z_state, zvv_state = fn.outputs_and_curvature(w, v, x, fn.linearization(w, x)[2])
     np.testing.assert_allclose(zvv_state.numpy(), zvv.numpy(), rtol=1e-12)

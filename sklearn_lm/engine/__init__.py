@@ -23,8 +23,8 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 from . import damping, losses  # noqa: E402
 from . import history as _history  # noqa: E402
 from .config import StepConfig  # noqa: E402
+from .dense_chain import model_function  # noqa: E402
 from .history import TrainingHistory  # noqa: E402
-from .jacobian import model_function  # noqa: E402
 from .keras_model import LMModel  # noqa: E402
 from .loop import Trainer  # noqa: E402
 from .status import Status  # noqa: E402

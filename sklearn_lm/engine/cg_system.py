@@ -11,7 +11,7 @@ each a Jacobian-vector product (:meth:`ModelFunction.jvp`, one forward pass),
 the loss curvature ``F^T F`` per sample, and a vector-Jacobian product
 (:meth:`ModelFunction.vjp`, one backward pass) over the whole batch: memory is
 the forward pass of the batch (``O(N * sum of layer widths)`` values for a
-:class:`~sklearn_lm.engine.jacobian.DenseChain`) plus ``O(n)`` vectors.
+:class:`~sklearn_lm.engine.dense_chain.DenseChain`) plus ``O(n)`` vectors.
 :func:`~sklearn_lm.engine.solve.cg_solver` runs a few iterations of
 conjugate gradients on them (an inexact, shorter step).
 

@@ -19,7 +19,7 @@ import tensorflow as tf
 
 from . import _call_options
 from .config import StepConfig
-from .jacobian import ModelFunction
+from .functions import ModelFunction
 from .step import LMStep
 from .system import choose_form
 
@@ -70,7 +70,7 @@ class CompiledStep(NamedTuple):
     step_variables : callable
         ``step_variables(lam, nu, x, y, sample_weight, *handles)``: ``step``
         on the weights read from the variables behind ``handles``
-        (:meth:`~sklearn_lm.engine.jacobian.ModelFunction.variable_handles`),
+        (:meth:`~sklearn_lm.engine.functions.ModelFunction.variable_handles`),
         which it writes back: one call instead of three for a step that
         updates a model.
     """
@@ -118,7 +118,7 @@ def compiled_step(
 
     Functions are cached (least recently used, 32 entries) by
     ``(fn.key, config.key(), x_spec, y_spec)``
-    (:attr:`~sklearn_lm.engine.jacobian.ModelFunction.key`,
+    (:attr:`~sklearn_lm.engine.functions.ModelFunction.key`,
     :meth:`StepConfig.key`); a model function whose key is ``None`` is not
     cached. Batch sizes are left unknown in the signatures: a smaller last
     batch does not retrace.

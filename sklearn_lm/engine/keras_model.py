@@ -10,7 +10,7 @@ import tensorflow as tf
 from . import damping as damping_module
 from . import losses as losses_module
 from .config import StepConfig
-from .jacobian import model_function
+from .dense_chain import model_function
 from .status import Status, from_graph_code
 from .step import LMStep
 
@@ -164,7 +164,9 @@ class LMModel(keras.Model):
         return from_graph_code(self._stop_code.numpy())
 
     def _prepare(self, x, y, sample_weight):
-        x = tf.cast(x, self._fn.dtype) if hasattr(self._fn, "layers") else x
+        # Closed forms evaluate in the model's dtype; other models cast
+        # their inputs themselves (Keras' input layers).
+        x = tf.cast(x, self._fn.dtype) if self._fn.capabilities.closed_form else x
         y = self.lm_loss.prepare_targets(y)
         if not self.lm_loss.sparse_targets and y.shape.rank == 1:
             y = y[:, None]

@@ -20,9 +20,9 @@ from . import history as history_module
 from . import losses as losses_module
 from .compile import CompiledStep, batch_layout, compiled_step
 from .config import StepConfig
+from .dense_chain import model_function
 from .epochs import EpochLoop
 from .history import TrainingHistory
-from .jacobian import model_function
 from .memory import check_memory, physical_memory_bytes
 from .status import from_graph_code
 
@@ -47,7 +47,8 @@ class Trainer(EpochLoop):
         The damping strategy; see :func:`sklearn_lm.engine.damping.get`. The
         estimators' ``damping`` is its initial lambda (``Damping.initial``).
     jacobian : {"auto", "dense", "reverse", "forward"}, default="auto"
-        How Jacobians are computed (:func:`~sklearn_lm.engine.jacobian.model_function`).
+        How Jacobians are computed
+        (:func:`~sklearn_lm.engine.dense_chain.model_function`).
     memory_limit : int, optional
         Bytes the float64 normal equations may use (``24 * n**2``); by default
         half of the physical memory. Exceeding it raises ``ValueError`` before
@@ -140,9 +141,7 @@ class Trainer(EpochLoop):
 
     # -- data --------------------------------------------------------------------
     def _x_dtype(self):
-        if hasattr(self.fn, "layers"):
-            return self.fn.dtype
-        return tf.as_dtype(self.model.inputs[0].dtype)
+        return self.fn.input_dtype
 
     def _prepare_cached(self, x, y, sample_weight):
         """:meth:`_prepare`, reused while the same tensors come back

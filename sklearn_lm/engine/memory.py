@@ -21,7 +21,7 @@ from .system import choose_form
 
 if TYPE_CHECKING:  # pragma: no cover
     from .config import StepConfig
-    from .jacobian import ModelFunction
+    from .functions import ModelFunction
 
 __all__ = [
     "CHUNK_BUDGET_BYTES",
@@ -39,7 +39,7 @@ CHUNK_BUDGET_BYTES = 128 * 2**20
 def layerwise_width(fn: ModelFunction, rows_per_sample: int) -> int | None:
     """Values per sample of the layer-by-layer Gauss-Newton products, if used.
 
-    The products (:meth:`~sklearn_lm.engine.jacobian.DenseChain.gauss_newton`)
+    The products (:meth:`~sklearn_lm.engine.layerwise.LayerwiseProducts.gauss_newton`)
     replace the ``rows_per_sample * n`` Jacobian rows of a sample when the
     model function offers them (``fn.capabilities.layerwise_gauss_newton``),
     a sample has several residual rows, and their largest temporary per

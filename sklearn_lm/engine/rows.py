@@ -1,7 +1,7 @@
 """The loss of a batch linearised in the weights, chunk by chunk.
 
 Around weights ``w`` a sample's outputs are ``z(w + delta) ~ z + J delta``
-(``J`` is ``k x n``, :meth:`~sklearn_lm.engine.jacobian.ModelFunction.linearization`)
+(``J`` is ``k x n``, :meth:`~sklearn_lm.engine.functions.ModelFunction.linearization`)
 and its loss is a sum of squares of residual rows, ``e + F J delta`` (``q``
 rows; ``F`` is ``q x k``, the identity for the mean squared error, see
 :meth:`~sklearn_lm.engine.losses.Loss.linearize`). With sample weights
@@ -19,11 +19,11 @@ taken in the model's dtype over blocks of rows and summed in float64
 For chains of ``Dense`` layers with several residual rows per sample the
 Jacobian rows are not formed at all: the model function sums the
 Gauss-Newton products layer by layer
-(:meth:`~sklearn_lm.engine.jacobian.DenseChain.gauss_newton`).
+(:meth:`~sklearn_lm.engine.layerwise.LayerwiseProducts.gauss_newton`).
 
 The second directional derivative of the outputs along a direction ``v``,
 ``z_vv = d^2 z(w + t v) / dt^2`` at ``t = 0``, is computed exactly
-(:meth:`~sklearn_lm.engine.jacobian.ModelFunction.outputs_and_curvature`);
+(:meth:`~sklearn_lm.engine.functions.ModelFunction.outputs_and_curvature`);
 its weighted rows ``sqrt(s_c) F_c z_vv`` give the right-hand side of the
 geodesic acceleration, ``Jhat^T F z_vv``.
 """
@@ -129,7 +129,7 @@ class Linearization:
         ``Jhat`` has shape ``(rows, n)``, in ``jac_dtype``; ``e`` has shape
         ``(rows,)``; ``e`` and the loss are float64;
         ``state`` is the model function's forward pass (see
-        :meth:`~sklearn_lm.engine.jacobian.ModelFunction.linearization`).
+        :meth:`~sklearn_lm.engine.functions.ModelFunction.linearization`).
         """
         z, jac, state = self.fn.linearization(w, xc)
         e, f = self.loss.linearize(yc, z)
@@ -244,7 +244,7 @@ class Linearization:
         """The weighted rows of ``F z_vv`` ``(N, q)``, float64, for direction ``v``.
 
         ``z_vv`` (the second derivative of the outputs along ``v``) comes from
-        :meth:`~sklearn_lm.engine.jacobian.ModelFunction.outputs_and_curvature`:
+        :meth:`~sklearn_lm.engine.functions.ModelFunction.outputs_and_curvature`:
         exact, no finite differences. The rows are multiplied by
         ``sqrt(sample_weight)``. ``state`` is the forward pass of :meth:`rows`
         at the same ``w`` and ``x``, or ``None``.

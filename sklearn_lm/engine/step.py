@@ -40,7 +40,7 @@ import tensorflow as tf
 
 from .cg_system import CGSystem
 from .config import StepConfig
-from .jacobian import ModelFunction
+from .functions import ModelFunction
 from .memory import (
     CHUNK_BUDGET_BYTES,
     default_chunk_size,
@@ -117,7 +117,7 @@ class LMStep:
         """Loss (float64) at ``w`` including the L2 term.
 
         ``x`` may be the model function's prepared inputs
-        (:meth:`~sklearn_lm.engine.jacobian.ModelFunction.prepare_inputs`).
+        (:meth:`~sklearn_lm.engine.functions.ModelFunction.prepare_inputs`).
         """
         norm = tf.cast(tf.shape(y)[0], _F64) * self.output_normaliser
         return self.rows.loss_sum(w, x, y, sw) / norm + self.penalty(w)
