@@ -277,3 +277,41 @@ def test_deprecated_names_warn():
     assert LoopHistory is engine.TrainingHistory
     with pytest.raises(AttributeError, match="no attribute 'Histories'"):
         engine.Histories  # noqa: B018
+
+
+# ---------------------------------------------------------------------------
+# Rules given to fit
+# ---------------------------------------------------------------------------
+class _LossBelow(engine.stopping.StoppingRule):
+    """Stop once the training loss is below a target."""
+
+    message = "the training loss reached the target"
+
+    def __init__(self, target):
+        self.target = target
+        self.seen = []
+
+    def fired(self, end):
+        self.seen.append((end.epoch, end.position, end.logs["loss"]))
+        return end.logs["loss"] < self.target
+
+
+def test_a_rule_given_to_fit_stops_with_its_status_and_message():
+    x = np.linspace(-1, 1, 200)[:, None]
+    y = np.sinc(3 * x)
+    full = Trainer(_mlp(), "mse").fit(x, y, epochs=30)
+    losses = full.history["loss"]
+    target = losses[5] * 1.000001  # first reached after the sixth epoch
+    expected = next(i for i, v in enumerate(losses) if v < target) + 1
+    rule = _LossBelow(target)
+    history = Trainer(_mlp(), "mse").fit(x, y, epochs=30, rules=[rule])
+    assert history.stop_reason is Status.CALLBACK
+    assert history.message == "the training loss reached the target"
+    assert len(history.history["loss"]) == expected == len(rule.seen)
+    np.testing.assert_allclose(history.history["loss"], losses[:expected])
+    assert [p for _, p, _ in rule.seen] == list(range(expected))
+
+
+def test_rules_must_be_stopping_rules():
+    with pytest.raises(TypeError, match="rules must be StoppingRule instances"):
+        Trainer(_mlp(), "mse").fit(np.ones((4, 1)), np.ones(4), rules=[len])

@@ -23,7 +23,7 @@ import numpy as np
 from . import data
 from .config import check_number
 from .history import TrainingHistory, epoch_line
-from .stopping import StoppingRules
+from .stopping import StoppingRule, StoppingRules
 
 __all__ = ["EpochLoop"]
 
@@ -88,6 +88,7 @@ class EpochLoop(abc.ABC):
         validation: Callable[[], float] | None = None,
         restore_best: bool = True,
         time_limit: float | None = None,
+        rules: Iterable[StoppingRule] | None = None,
     ) -> TrainingHistory:
         """Train for ``epochs`` passes over the data, or until a rule stops it.
 
@@ -145,6 +146,9 @@ class EpochLoop(abc.ABC):
         time_limit : float, optional
             Seconds after which training stops (``Status.TIME_LIMIT``),
             checked after each epoch: at least one epoch runs.
+        rules : list of StoppingRule, optional
+            More stopping rules (:class:`~sklearn_lm.engine.stopping.StoppingRule`),
+            checked after the built-in ones, in order.
 
         Returns
         -------
@@ -158,6 +162,7 @@ class EpochLoop(abc.ABC):
             restore_best=restore_best,
             time_limit=time_limit,
             callbacks=callbacks,
+            rules=rules,
         )
         epoch_results = self._epochs(x, y, batch_size, sample_weight, shuffle, seed)
         history = TrainingHistory()
@@ -183,6 +188,7 @@ class EpochLoop(abc.ABC):
             )
             if status is not None:
                 history.stop_reason = status
+                history.stop_message = rules.message
                 break
         history.best_epoch = rules.best_position
         rules.restore(self.model)

@@ -46,6 +46,9 @@ class TrainingHistory:
         self.history: dict[str, list[float]] = {name: [] for name in RECORDED}
         self.epoch: list[int] = []
         self.stop_reason: Status = Status.MAX_EPOCHS
+        #: The message of a :class:`~sklearn_lm.engine.stopping.StoppingRule`
+        #: that stopped training, when it has its own (else ``None``).
+        self.stop_message: str | None = None
         self.best_epoch: int | None = None
         self.n_steps = 0
 
@@ -58,8 +61,9 @@ class TrainingHistory:
 
     @property
     def message(self) -> str:
-        """:attr:`stop_reason` in words."""
-        return self.stop_reason.message
+        """Why training stopped, in words: the stopping rule's own message,
+        or :attr:`stop_reason`'s."""
+        return self.stop_message or self.stop_reason.message
 
     def __repr__(self) -> str:
         last = self.history["loss"][-1] if self.history["loss"] else None

@@ -19,8 +19,10 @@ step, decided by :func:`sklearn_lm.engine.search.stop_code`, an index into
 :data:`~sklearn_lm.engine.status.GRAPH_CODES`). When none fires
 after the last requested epoch, the status is :attr:`~Status.MAX_EPOCHS`.
 
-A new rule is a condition in :meth:`StoppingRules.after_epoch`, its
-:class:`Status` member (with its message) and its argument of ``fit``.
+More rules are :class:`StoppingRule` objects given to ``fit`` as ``rules``:
+checked after these, in order. A new rule is one such class (with its
+test); a new *reason* is also one member of
+:class:`~sklearn_lm.engine.status.Status`.
 """
 
 from __future__ import annotations
@@ -28,16 +30,70 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from .config import check_number
 from .status import Status
 
-__all__ = ["NoImprovement", "StoppingRules"]
+__all__ = ["EpochEnd", "NoImprovement", "StoppingRule", "StoppingRules"]
 
 Callback = Callable[[int, dict], Any]
+
+
+class EpochEnd(NamedTuple):
+    """What a stopping rule sees after an epoch.
+
+    Attributes
+    ----------
+    model : keras.Model
+        The model, holding the epoch's weights.
+    epoch : int
+        The epoch's index over the trainer's life.
+    position : int
+        The epoch's position in this fit (0 for the first).
+    logs : dict
+        The epoch's record (``"loss"``, ``"damping"``, ``"attempts"``,
+        ``"steps"``, and ``"validation_score"`` with validation).
+    step : Status or None
+        What the epoch's steps reported (their ``stop`` codes).
+    elapsed : float
+        Seconds since the fit started.
+    """
+
+    model: Any
+    epoch: int
+    position: int
+    logs: dict
+    step: Status | None
+    elapsed: float
+
+
+class StoppingRule:
+    """A reason to stop training, checked after every epoch.
+
+    Subclasses implement :meth:`fired`; :meth:`Trainer.fit
+    <sklearn_lm.engine.Trainer.fit>` checks the rules given as ``rules``
+    after its built-in ones, in order. A rule reports :attr:`status` (a
+    member of the library's :class:`~sklearn_lm.engine.status.Status`
+    vocabulary, :attr:`Status.CALLBACK` unless it sets another) and
+    :attr:`message`, which the history keeps.
+
+    Attributes
+    ----------
+    status : Status
+        Why training stopped when the rule fires.
+    message : str or None
+        The reason in words; ``None`` uses ``status.message``.
+    """
+
+    status: Status = Status.CALLBACK
+    message: str | None = None
+
+    def fired(self, end: EpochEnd) -> bool:
+        """Whether training stops after the epoch described by ``end``."""
+        raise NotImplementedError
 
 
 class NoImprovement:
@@ -110,6 +166,8 @@ class StoppingRules:
         least one epoch runs).
     callbacks : iterable of callables, optional
         ``callback(epoch, logs)`` after each epoch; ``True`` stops training.
+    rules : iterable of StoppingRule, optional
+        More rules, checked after the built-in ones, in order.
     """
 
     def __init__(
@@ -121,6 +179,7 @@ class StoppingRules:
         restore_best: bool = True,
         time_limit: float | None = None,
         callbacks: Iterable[Callback] | None = None,
+        rules: Iterable[StoppingRule] | None = None,
     ):
         if tol is not None:
             tol = check_number("tol", tol, 0)
@@ -144,6 +203,16 @@ class StoppingRules:
         self.restore_best = bool(restore_best) and validation is not None
         self.time_limit = time_limit
         self.callbacks = list(callbacks or [])
+        self.rules = list(rules or [])
+        for rule in self.rules:
+            if not isinstance(rule, StoppingRule):
+                raise TypeError(
+                    "rules must be StoppingRule instances. "
+                    f"Received: rules=[..., {rule!r}, ...]"
+                )
+        #: The message of the rule that stopped training (``None``: the
+        #: status's own).
+        self.message: str | None = None
         self._started = time.perf_counter()
         self._best_weights: list | None = None
 
@@ -190,7 +259,17 @@ class StoppingRules:
             (any(asked), Status.CALLBACK),
             (self._out_of_time(), Status.TIME_LIMIT),
         )
-        return next((status for rule, status in fired if rule), None)
+        status = next((status for rule, status in fired if rule), None)
+        if status is not None or not self.rules:
+            return status
+        end = EpochEnd(
+            model, epoch, position, logs, step, time.perf_counter() - self._started
+        )
+        for rule in self.rules:
+            if rule.fired(end):
+                self.message = rule.message
+                return rule.status
+        return None
 
     def _out_of_time(self) -> bool:
         if self.time_limit is None:
