@@ -10,7 +10,7 @@ from typing import Any
 
 import tensorflow as tf
 
-__all__ = ["Loss", "ResidualLoss"]
+__all__ = ["Loss", "ResidualLoss", "LogitsResidualLoss"]
 
 _F64 = tf.float64
 
@@ -130,3 +130,19 @@ class ResidualLoss(Loss):
         if jac is None:
             jac = tape.batch_jacobian(r, z)
         return r, jac
+
+
+class LogitsResidualLoss(ResidualLoss):
+    """A :class:`ResidualLoss` of class outputs that may be logits.
+
+    Parameters
+    ----------
+    from_logits : bool, default=False
+        Whether the model outputs logits.
+    """
+
+    def __init__(self, from_logits: bool = False):
+        self.from_logits = bool(from_logits)
+
+    def get_config(self):
+        return {"from_logits": self.from_logits}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from .base import _F64, Loss, ResidualLoss
+from .base import _F64, LogitsResidualLoss, Loss
 
 __all__ = [
     "CategoricalCrossentropy",
@@ -183,7 +183,7 @@ class BinaryCrossentropy(_CrossentropyBase):
         return tf.reduce_mean(per_output, axis=-1)
 
 
-class SquaredCategoricalCrossentropy(ResidualLoss):
+class SquaredCategoricalCrossentropy(LogitsResidualLoss):
     """The square of the categorical cross-entropy, one residual per sample.
 
     ``r_i = CE_i`` (one-hot targets), so ``value = mean(CE**2)``. It pushes
@@ -194,12 +194,6 @@ class SquaredCategoricalCrossentropy(ResidualLoss):
     from_logits : bool, default=False
         Whether the model outputs logits.
     """
-
-    def __init__(self, from_logits: bool = False):
-        self.from_logits = bool(from_logits)
-
-    def get_config(self):
-        return {"from_logits": self.from_logits}
 
     def residuals(self, y_true, y_pred):
         ce = CategoricalCrossentropy(self.from_logits, gauss_newton=False)

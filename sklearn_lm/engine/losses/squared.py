@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from .base import _F64, ResidualLoss
+from .base import _F64, LogitsResidualLoss, ResidualLoss
 
 __all__ = [
     "MeanSquaredError",
@@ -52,7 +52,7 @@ class ReducedOutputsMeanSquaredError(ResidualLoss):
         return (diff / (k * safe))[:, None, :]
 
 
-class CategoricalMeanSquaredError(ResidualLoss):
+class CategoricalMeanSquaredError(LogitsResidualLoss):
     """Mean squared error between predicted probabilities and one-hot targets.
 
     ``r = softmax(z) - y`` with ``from_logits=True``, else ``r = z - y``.
@@ -62,12 +62,6 @@ class CategoricalMeanSquaredError(ResidualLoss):
     from_logits : bool, default=False
         Whether the model outputs logits.
     """
-
-    def __init__(self, from_logits: bool = False):
-        self.from_logits = bool(from_logits)
-
-    def get_config(self):
-        return {"from_logits": self.from_logits}
 
     def output_normaliser(self, n_outputs):
         return n_outputs
