@@ -97,7 +97,8 @@ def test_single_start_is_the_default_fit():
     params = dict(hidden=(5,), max_iter=30, random_state=0)
     default = _quiet_fit(LMRegressor(**params), X, Y)
     single = _quiet_fit(LMRegressor(**params, n_init=1), X, Y)
-    for a, b in zip(default.model_.get_weights(), single.model_.get_weights()):
+    pairs = zip(default.model_.get_weights(), single.model_.get_weights(), strict=True)
+    for a, b in pairs:
         np.testing.assert_array_equal(a, b)
     assert single.best_init_ == 0 and single.init_scores_ is None
 
