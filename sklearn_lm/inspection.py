@@ -91,7 +91,7 @@ class TrainingCurvesDisplay:
     >>> from sklearn_lm import LMRegressor
     >>> from sklearn_lm.inspection import TrainingCurvesDisplay
     >>> X = np.linspace(-1, 1, 50).reshape(-1, 1)
-    >>> reg = LMRegressor(hidden=(5,), max_iter=10, tol=0, random_state=0)
+    >>> reg = LMRegressor(hidden=(5,), random_state=0)
     >>> reg = reg.fit(X, np.sin(3 * X).ravel())
     >>> display = TrainingCurvesDisplay.from_estimator(reg)
     >>> display.ax_.get_yscale(), display.ax_damping_.get_ylabel()
