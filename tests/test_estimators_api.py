@@ -84,6 +84,8 @@ BAD_PARAMS = [
     ("alpha", -0.1),
     ("dtype", "float16"),
     ("random_state", "seed"),
+    ("n_init", 0),
+    ("n_init", 1.5),
     ("warm_start", 2),
     ("verbose", -1),
 ]

@@ -30,6 +30,19 @@ __all__ = ["EpochLoop"]
 Callback = Callable[[int, dict], Any]
 
 
+def _each(callbacks: Iterable[Callback] | None) -> Callback | None:
+    """One callable calling every callback in ``callbacks`` (``None`` if none)."""
+    callbacks = list(callbacks or [])
+    if not callbacks:
+        return None
+
+    def call(index: int, logs: dict) -> None:
+        for callback in callbacks:
+            callback(index, logs)
+
+    return call
+
+
 class EpochLoop(abc.ABC):
     """Epochs of LM steps with stopping rules and a record: ``fit``.
 
@@ -62,14 +75,15 @@ class EpochLoop(abc.ABC):
         """Raise before allocating when batches of ``batch_rows`` do not fit."""
 
     @abc.abstractmethod
-    def _steps(self, batches, w) -> tuple:
+    def _steps(self, batches, w, on_step=None) -> tuple:
         """Steps over prepared ``batches`` from weights ``w`` (``None``: the
-        model's variables): ``(w, losses, attempts, status)``."""
+        model's variables): ``(w, losses, attempts, status)``; each step's
+        logs go to ``on_step(index, logs)`` when given."""
 
     @abc.abstractmethod
-    def _array_epoch(self, x, y, sw, size, shuffle, rng, w) -> tuple:
-        """A compiled epoch of mini-batches of ``size`` samples:
-        ``(w, losses, attempts, status)``."""
+    def _array_epoch(self, x, y, sw, size, shuffle, rng, w, on_step=None) -> tuple:
+        """An epoch of mini-batches of ``size`` samples, compiled as one graph
+        (step by step with ``on_step``): ``(w, losses, attempts, status)``."""
 
     def fit(
         self,
@@ -89,6 +103,7 @@ class EpochLoop(abc.ABC):
         restore_best: bool = True,
         time_limit: float | None = None,
         rules: Iterable[StoppingRule] | None = None,
+        step_callbacks: Iterable[Callback] | None = None,
     ) -> TrainingHistory:
         """Train for ``epochs`` passes over the data, or until a rule stops it.
 
@@ -149,6 +164,17 @@ class EpochLoop(abc.ABC):
         rules : list of StoppingRule, optional
             More stopping rules (:class:`~sklearn_lm.engine.stopping.StoppingRule`),
             checked after the built-in ones, in order.
+        step_callbacks : list of callables, optional
+            Each is called as ``callback(step, logs)`` after every LM step,
+            with ``step`` its index in the epoch (from 0) and ``logs`` its
+            ``loss`` (objective after the step), ``initial_loss``,
+            ``damping``, ``attempts`` and ``accepted`` (see
+            :meth:`~sklearn_lm.engine.Trainer.train_step`); the return value
+            is ignored. A full-batch epoch is one step. With step callbacks,
+            mini-batch epochs over arrays run one compiled step per batch
+            instead of one compiled graph per epoch: the same steps on the
+            same batches, plus a call from Python and a read-back of the
+            logs per step.
 
         Returns
         -------
@@ -164,7 +190,9 @@ class EpochLoop(abc.ABC):
             callbacks=callbacks,
             rules=rules,
         )
-        epoch_results = self._epochs(x, y, batch_size, sample_weight, shuffle, seed)
+        epoch_results = self._epochs(
+            x, y, batch_size, sample_weight, shuffle, seed, _each(step_callbacks)
+        )
         history = TrainingHistory()
         for position in range(epochs):
             started = time.perf_counter()
@@ -194,7 +222,7 @@ class EpochLoop(abc.ABC):
         rules.restore(self.model)
         return history
 
-    def _epochs(self, x, y, batch_size, sample_weight, shuffle, seed):
+    def _epochs(self, x, y, batch_size, sample_weight, shuffle, seed, on_step=None):
         """Check the data; return an iterator over epochs of training on it.
 
         Each ``next`` runs one epoch, writes the weights to the model and
@@ -205,7 +233,7 @@ class EpochLoop(abc.ABC):
         if data.is_stream(x):
             data.check_stream_arguments(y, batch_size, sample_weight)
             return self._epoch_results(
-                functools.partial(self._dataset_epoch, x), in_place
+                functools.partial(self._dataset_epoch, x, on_step=on_step), in_place
             )
         xt, yt, swt = self._prepare(x, y, sample_weight)
         n = int(xt.shape[0])
@@ -217,11 +245,13 @@ class EpochLoop(abc.ABC):
         self._check_memory(size)
         rng = np.random.default_rng(seed)
         if size >= n:
-            run = functools.partial(self._steps, [(xt, yt, swt)])
+            run = functools.partial(self._steps, [(xt, yt, swt)], on_step=on_step)
         else:
             # Mini-batch epochs over arrays keep the weights a tensor during
             # an epoch (one graph per epoch) and write them at its end.
-            run = functools.partial(self._array_epoch, xt, yt, swt, size, shuffle, rng)
+            run = functools.partial(
+                self._array_epoch, xt, yt, swt, size, shuffle, rng, on_step=on_step
+            )
             in_place = False
         return self._epoch_results(run, in_place)
 
@@ -242,8 +272,9 @@ class EpochLoop(abc.ABC):
                 raise ValueError("The dataset yielded no batches.")
             yield losses, attempts, status
 
-    def _dataset_epoch(self, dataset, w):
-        result = self._steps(self._dataset_batches(data.epoch_batches(dataset)), w)
+    def _dataset_epoch(self, dataset, w, on_step=None):
+        batches = self._dataset_batches(data.epoch_batches(dataset))
+        result = self._steps(batches, w, on_step)
         if isinstance(dataset, keras.utils.PyDataset):
             dataset.on_epoch_end()
         return result

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 from typing import Any
 
@@ -64,6 +65,61 @@ class TrainingHistory:
         """Why training stopped, in words: the stopping rule's own message,
         or :attr:`stop_reason`'s."""
         return self.stop_message or self.stop_reason.message
+
+    def _monitored(self, position: int | None) -> float:
+        """The value that decides :attr:`best_epoch` at ``position``
+        (higher is better): the validation score, else minus the loss."""
+        if position is None:
+            return -math.inf
+        if "validation_score" in self.history:
+            return self.history["validation_score"][position]
+        return -self.history["loss"][position]
+
+    def extend(self, other: TrainingHistory) -> None:
+        """Append the epochs of ``other``, a later fit of the same model.
+
+        The per-epoch lists and :attr:`epoch` grow, :attr:`n_steps` adds up,
+        :attr:`stop_reason` becomes ``other``'s and :attr:`best_epoch` points
+        at the better of the two best epochs (the earlier one of equals).
+        """
+        offset = len(self.epoch)
+        best = self._monitored(self.best_epoch)
+        self.epoch.extend(other.epoch)
+        for name, values in other.history.items():
+            self.history.setdefault(name, []).extend(values)
+        self.n_steps += other.n_steps
+        self.stop_reason = other.stop_reason
+        if other.best_epoch is not None and other._monitored(other.best_epoch) > best:
+            self.best_epoch = offset + other.best_epoch
+
+    def to_dataframe(self):
+        """The per-epoch record as a ``pandas.DataFrame``, one row per epoch.
+
+        Columns are the entries of :attr:`history` (``loss``, ``damping``,
+        ``attempts``, ``time`` and, when recorded, ``validation_score``),
+        indexed by :attr:`epoch` (named ``"epoch"``).
+
+        Returns
+        -------
+        pandas.DataFrame
+
+        Raises
+        ------
+        ImportError
+            When pandas is not installed.
+        """
+        try:
+            import pandas as pd
+        except ImportError as error:
+            raise ImportError(
+                "TrainingHistory.to_dataframe needs pandas, which is not "
+                "installed; install it with `pip install pandas`."
+            ) from error
+        index = pd.Index(self.epoch, name="epoch")
+        return pd.DataFrame(
+            {name: list(values) for name, values in self.history.items()},
+            index=index,
+        )
 
     def __repr__(self) -> str:
         last = self.history["loss"][-1] if self.history["loss"] else None

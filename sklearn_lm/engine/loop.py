@@ -180,9 +180,13 @@ class Trainer(EpochLoop):
         check_memory(self.fn, self.config, batch_rows, self.memory_limit)
 
     # -- one step ----------------------------------------------------------------
-    def _run_step(self, x, y, sw, w):
-        """One compiled step from weights ``w``; the model is not written."""
-        step = self._functions(x, y).step
+    def _run_step(self, x, y, sw, w, batch_rows=None):
+        """One compiled step from weights ``w``; the model is not written.
+
+        ``batch_rows``: the batch sizes the compiled functions are chosen for
+        (see :meth:`_functions`; default: this batch's).
+        """
+        step = self._functions(x, y, batch_rows).step
         res = step(w, self._lam, self._nu, x, y, sw)
         self._lam, self._nu = res.damping, res.nu
         return res
@@ -252,32 +256,42 @@ class Trainer(EpochLoop):
         return value
 
     # -- the steps of an epoch (for EpochLoop.fit) ---------------------------------
-    def _steps(self, batches, w):
+    def _steps(self, batches, w, on_step=None, batch_rows=None):
         """Run compiled steps over ``batches``: ``(w, losses, attempts, status)``.
 
         ``w`` None: the model's variables hold the weights and every step
-        updates them (``w`` stays None).
+        updates them (``w`` stays None). ``on_step(index, logs)`` gets each
+        step's logs (:meth:`train_step`'s).
         """
         losses, attempts = [], []
         handles = self.fn.variable_handles() if w is None else None
-        for xb, yb, swb in batches:
+        for index, (xb, yb, swb) in enumerate(batches):
             if handles is None:
-                res = self._run_step(xb, yb, swb, w)
+                res = self._run_step(xb, yb, swb, w, batch_rows)
                 w = res.weights
             else:
                 res = self._step_in_place(xb, yb, swb, handles)
             losses.append(float(res.loss))
             attempts.append(int(res.attempts))
+            if on_step is not None:
+                on_step(index, self._step_logs(res))
             status = from_graph_code(res.stop)
             if status is not None:
                 return w, losses, attempts, status
         return w, losses, attempts, None
 
-    def _array_epoch(self, x, y, sw, size, shuffle, rng, w):
-        """One epoch of mini-batches, compiled as a single graph."""
+    def _array_epoch(self, x, y, sw, size, shuffle, rng, w, on_step=None):
+        """One epoch of mini-batches, compiled as a single graph; with
+        ``on_step``, one compiled step per batch (the same batches)."""
         n = int(x.shape[0])
         order = rng.permutation(n) if shuffle else np.arange(n)
         last = n % size or size
+        if on_step is not None:
+            batches = (
+                tuple(tf.gather(t, order[i : i + size]) for t in (x, y, sw))
+                for i in range(0, n, size)
+            )
+            return self._steps(batches, w, on_step, batch_rows=[size, last])
         epoch = self._functions(x, y, [size, last]).epoch
         w, self._lam, self._nu, losses, attempts, stop = epoch(
             w,

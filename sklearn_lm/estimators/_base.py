@@ -25,9 +25,10 @@ from sklearn.utils._param_validation import (
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
 from .._threads import configure_tensorflow_threads
-from ..engine import Status, Trainer
+from ..engine import Status, Trainer, TrainingHistory
 from ..engine import damping as damping_module
 from ..network import ACTIVATIONS, build_network, forward, init_from_data
+from ._progress import EpochProgress, StepProgress
 
 _INT32_MAX = np.iinfo(np.int32).max
 
@@ -124,6 +125,7 @@ class BaseLM(BaseEstimator, ABC):
         "alpha": [Interval(Real, 0, None, closed="left")],
         "dtype": [StrOptions({"float32", "float64"})],
         "random_state": ["random_state"],
+        "n_init": [Interval(Integral, 1, None, closed="left")],
         "warm_start": ["boolean"],
         "verbose": ["verbose"],
     }
@@ -156,6 +158,7 @@ class BaseLM(BaseEstimator, ABC):
         alpha,
         dtype,
         random_state,
+        n_init,
         warm_start,
         verbose,
     ):
@@ -183,6 +186,7 @@ class BaseLM(BaseEstimator, ABC):
         self.alpha = alpha
         self.dtype = dtype
         self.random_state = random_state
+        self.n_init = n_init
         self.warm_start = warm_start
         self.verbose = verbose
 
@@ -356,11 +360,42 @@ class BaseLM(BaseEstimator, ABC):
         init_seed, split_seed, shuffle_seed = (
             int(rng.randint(_INT32_MAX)) for _ in range(3)
         )
-        self._start(
-            X.shape[1], init_seed, first_call=first_call, incremental=incremental
-        )
         train, validation = self._split(
             X, y, targets, sample_weight, stratify, split_seed
+        )
+        # Restarts only when a new network is created by fit.
+        n_starts = int(self.n_init) if first_call and not incremental else 1
+        best, scores = None, []
+        for start in range(n_starts):
+            if start:  # the first start draws exactly what a single fit does
+                init_seed = int(rng.randint(_INT32_MAX))
+            history = self._train_start(
+                train, validation, init_seed, rng, shuffle_seed, first_call, incremental
+            )
+            if n_starts > 1:
+                scores.append(self._restart_score(history, train))
+                if self.verbose:
+                    print(f"Start {start + 1}/{n_starts}: score = {scores[-1]:.8g}")
+                if best is None or scores[-1] > scores[best[0]]:
+                    best = (start, self.model_, self._trainer, history)
+        if best is not None:
+            start, self.model_, self._trainer, history = best
+        if first_call:
+            self.best_init_ = 0 if best is None else start
+            self.init_scores_ = scores or None
+        self._record(history, n_train=len(train.X))
+        self._check_finite()
+        if not incremental:
+            self._report_stop(n_train=len(train.X))
+        return self
+
+    def _train_start(
+        self, train, validation, init_seed, rng, shuffle_seed, first_call, incremental
+    ):
+        """One start: (re)build and initialise the network on a first call,
+        train it; return the engine's record."""
+        self._start(
+            train.X.shape[1], init_seed, first_call=first_call, incremental=incremental
         )
         if first_call and self.weight_init == "data":
             # Spread the hidden units over the training inputs (without the
@@ -371,12 +406,27 @@ class BaseLM(BaseEstimator, ABC):
                 seed=int(rng.randint(_INT32_MAX)),
                 sample_weight=train.sample_weight,
             )
-        history = self._train(train, validation, incremental, shuffle_seed)
-        self._record(history, n_train=len(train.X))
-        self._check_finite()
-        if not incremental:
-            self._report_stop(n_train=len(train.X))
-        return self
+        return self._train(train, validation, incremental, shuffle_seed)
+
+    def _restart_score(self, history, train) -> float:
+        """How good the start just trained is (``n_init``), higher is better.
+
+        With early stopping: its best validation score (its weights are
+        those of that epoch); else minus its final training loss (the data
+        term, without the ``alpha`` penalty). Non-finite scores count as
+        ``-inf``. This is the one place that ranks starts: a criterion such
+        as the log evidence of a Bayesian-regularized fit goes here.
+        """
+        if self.early_stopping:
+            scores = history.history["validation_score"]
+            score = (
+                scores[history.best_epoch]
+                if history.best_epoch is not None
+                else -np.inf
+            )
+        else:
+            score = -self._trainer.evaluate(train.X, train.y, train.sample_weight)
+        return float(score) if np.isfinite(score) else -np.inf
 
     def _check_fit_call(self, incremental: bool) -> bool:
         """Check the parameters for this call; return whether it starts afresh."""
@@ -441,6 +491,7 @@ class BaseLM(BaseEstimator, ABC):
             self.loss_curve_ = []
             self.damping_curve_ = []
             self.best_loss_ = np.inf
+            self.history_ = TrainingHistory()
 
     def _split(self, X, y, targets, sample_weight, stratify, seed: int):
         """``(train, validation)`` samples; ``validation`` is ``None``
@@ -463,19 +514,41 @@ class BaseLM(BaseEstimator, ABC):
                 initial = self.damping_curve_[-1]
             self._trainer = self._make_trainer(initial)
         batch_size = self._batch_size(len(train.X))
-        return self._trainer.fit(
+        epochs = 1 if incremental else int(self.max_iter)
+        callbacks, step_callbacks = self._progress(epochs, len(train.X), batch_size)
+        history = self._trainer.fit(
             train.X,
             train.y,
-            epochs=1 if incremental else int(self.max_iter),
+            epochs=epochs,
             batch_size=batch_size,
             sample_weight=train.sample_weight,
             shuffle=batch_size is not None,
             seed=seed,
-            callbacks=[_EpochLines(self.n_iter_ + 1)] if self.verbose else [],
+            callbacks=callbacks,
+            step_callbacks=step_callbacks,
             **self._stopping_options(
                 validation, n_train=len(train.X), incremental=incremental
             ),
         )
+        for progress in (*callbacks, *step_callbacks):
+            getattr(progress, "close", lambda: None)()
+        return history
+
+    def _progress(self, epochs: int, n_train: int, batch_size: int | None):
+        """Epoch and step callbacks that show progress (``verbose``).
+
+        ``verbose=1``: a line per epoch. ``verbose>=2``: a progress bar over
+        the steps of each mini-batch epoch (the epochs then run step by
+        step, see :meth:`Trainer.fit`), or over the epochs when an epoch is
+        one full-batch step.
+        """
+        if not self.verbose:
+            return [], []
+        if self.verbose < 2:
+            return [_EpochLines(self.n_iter_ + 1)], []
+        if batch_size is None:
+            return [EpochProgress(epochs)], []
+        return [], [StepProgress(math.ceil(n_train / batch_size), epochs)]
 
     def _validation_score(self, validation) -> float:
         """Score (higher is better) of the current network on ``validation``."""
@@ -492,6 +565,9 @@ class BaseLM(BaseEstimator, ABC):
         self.loss_curve_.extend(losses)
         self.damping_curve_.extend(history.history["damping"])
         self.best_loss_ = min([self.best_loss_, *losses])
+        # Epochs numbered since the last fit, as n_iter_ counts them.
+        history.epoch = list(range(len(self.history_.epoch), self.n_iter_))
+        self.history_.extend(history)
         if self.early_stopping:
             self.validation_scores_ = list(history.history["validation_score"])
             self.best_validation_score_ = max([-np.inf, *self.validation_scores_])

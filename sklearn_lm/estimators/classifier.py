@@ -190,14 +190,32 @@ class LMClassifier(ClassifierMixin, BaseLM):
         Seeds the initial weights, the shuffling of mini-batches and the
         validation split. Pass an int for reproducible results.
 
+    n_init : int, default=1
+        Number of initialisations trained when :meth:`fit` creates a new
+        network; the best is kept (the one with the highest validation
+        score with ``early_stopping``, else the lowest final training
+        loss), with its records. Each start draws its own initial weights
+        from ``random_state`` (the first start draws those of
+        ``n_init=1``); all starts share the validation split, the shuffling
+        and the compiled LM step. Levenberg-Marquardt lands in different
+        minima from different initial weights, so a few starts make reaching
+        a low loss more likely, at ``n_init`` times the cost. Continuing
+        training (``warm_start=True`` on a fitted estimator,
+        :meth:`partial_fit`) trains the one existing network.
+
     warm_start : bool, default=False
         Whether :meth:`fit` continues from the weights of the previous fit
         instead of starting from new random weights. The classes must be
         the same.
 
     verbose : int, default=0
-        Print one line per epoch (epoch, loss, ``lambda``, attempts per step
-        and the validation score, if any) when positive.
+        ``1``: print one line per epoch (epoch, loss, ``lambda``, attempts
+        per step and the validation score, if any). ``2``: show a Keras
+        progress bar over the steps of each mini-batch epoch, or over the
+        epochs when each epoch is one full-batch step. With mini-batches,
+        ``verbose=2`` runs an epoch as one compiled step per batch instead
+        of one compiled graph per epoch (the same steps; a Python call and a
+        read-back per step, which shows on small batches).
 
     Attributes
     ----------
@@ -242,6 +260,30 @@ class LMClassifier(ClassifierMixin, BaseLM):
         rule), ``"damping_max"`` (``lambda`` reached ``damping_max``) or
         ``"max_epochs"`` (``max_iter`` epochs ran; the one epoch of
         :meth:`partial_fit`).
+
+    history_ : TrainingHistory
+        The record of the epochs since the last :meth:`fit` (extended by
+        each :meth:`partial_fit`), a
+        :class:`~sklearn_lm.engine.TrainingHistory`: per epoch in
+        ``history_.history`` the training ``"loss"``, ``"damping"``
+        (``lambda``), ``"attempts"`` per step, ``"time"`` (wall seconds)
+        and, with ``early_stopping``, ``"validation_score"`` (accuracy);
+        ``history_.best_epoch`` (the epoch with the best validation score,
+        else the lowest loss), ``history_.stop_reason`` (as
+        ``stop_reason_``) and ``history_.message`` (why it stopped, in
+        words). ``history_.to_dataframe()`` gives one row per epoch (needs
+        pandas); :class:`sklearn_lm.inspection.TrainingCurvesDisplay`
+        plots it. With ``n_init > 1`` it is the record of the start kept.
+
+    best_init_ : int
+        Index of the start kept by the last :meth:`fit` that created the
+        network (0 with ``n_init=1``).
+
+    init_scores_ : list of float or None
+        Score of each start of that :meth:`fit`, higher is better: the best
+        validation score with ``early_stopping``, else minus the final
+        training loss (without the ``alpha`` penalty). ``None`` when one
+        start ran.
 
     n_features_in_ : int
         Number of features seen during :meth:`fit`.
@@ -324,6 +366,7 @@ class LMClassifier(ClassifierMixin, BaseLM):
         dtype="float32",
         class_weight=None,
         random_state=None,
+        n_init=1,
         warm_start=False,
         verbose=0,
     ):
@@ -352,6 +395,7 @@ class LMClassifier(ClassifierMixin, BaseLM):
             alpha=alpha,
             dtype=dtype,
             random_state=random_state,
+            n_init=n_init,
             warm_start=warm_start,
             verbose=verbose,
         )

@@ -158,13 +158,31 @@ class LMRegressor(RegressorMixin, BaseLM):
         Seeds the initial weights, the shuffling of mini-batches and the
         validation split. Pass an int for reproducible results.
 
+    n_init : int, default=1
+        Number of initialisations trained when :meth:`fit` creates a new
+        network; the best is kept (the one with the highest validation
+        score with ``early_stopping``, else the lowest final training
+        loss), with its records. Each start draws its own initial weights
+        from ``random_state`` (the first start draws those of
+        ``n_init=1``); all starts share the validation split, the shuffling
+        and the compiled LM step. Levenberg-Marquardt lands in different
+        minima from different initial weights, so a few starts make reaching
+        a low loss more likely, at ``n_init`` times the cost. Continuing
+        training (``warm_start=True`` on a fitted estimator,
+        :meth:`partial_fit`) trains the one existing network.
+
     warm_start : bool, default=False
         Whether :meth:`fit` continues from the weights of the previous fit
         instead of starting from new random weights.
 
     verbose : int, default=0
-        Print one line per epoch (epoch, loss, ``lambda``, attempts per step
-        and the validation score, if any) when positive.
+        ``1``: print one line per epoch (epoch, loss, ``lambda``, attempts
+        per step and the validation score, if any). ``2``: show a Keras
+        progress bar over the steps of each mini-batch epoch, or over the
+        epochs when each epoch is one full-batch step. With mini-batches,
+        ``verbose=2`` runs an epoch as one compiled step per batch instead
+        of one compiled graph per epoch (the same steps; a Python call and a
+        read-back per step, which shows on small batches).
 
     Attributes
     ----------
@@ -203,6 +221,30 @@ class LMRegressor(RegressorMixin, BaseLM):
         rule), ``"damping_max"`` (``lambda`` reached ``damping_max``) or
         ``"max_epochs"`` (``max_iter`` epochs ran; the one epoch of
         :meth:`partial_fit`).
+
+    history_ : TrainingHistory
+        The record of the epochs since the last :meth:`fit` (extended by
+        each :meth:`partial_fit`), a
+        :class:`~sklearn_lm.engine.TrainingHistory`: per epoch in
+        ``history_.history`` the training ``"loss"``, ``"damping"``
+        (``lambda``), ``"attempts"`` per step, ``"time"`` (wall seconds)
+        and, with ``early_stopping``, ``"validation_score"`` (:math:`R^2`);
+        ``history_.best_epoch`` (the epoch with the best validation score,
+        else the lowest loss), ``history_.stop_reason`` (as
+        ``stop_reason_``) and ``history_.message`` (why it stopped, in
+        words). ``history_.to_dataframe()`` gives one row per epoch (needs
+        pandas); :class:`sklearn_lm.inspection.TrainingCurvesDisplay`
+        plots it. With ``n_init > 1`` it is the record of the start kept.
+
+    best_init_ : int
+        Index of the start kept by the last :meth:`fit` that created the
+        network (0 with ``n_init=1``).
+
+    init_scores_ : list of float or None
+        Score of each start of that :meth:`fit`, higher is better: the best
+        validation score with ``early_stopping``, else minus the final
+        training loss (without the ``alpha`` penalty). ``None`` when one
+        start ran.
 
     n_outputs_ : int
         Number of targets.
@@ -295,6 +337,7 @@ class LMRegressor(RegressorMixin, BaseLM):
         alpha=0.0,
         dtype="float32",
         random_state=None,
+        n_init=1,
         warm_start=False,
         verbose=0,
     ):
@@ -323,6 +366,7 @@ class LMRegressor(RegressorMixin, BaseLM):
             alpha=alpha,
             dtype=dtype,
             random_state=random_state,
+            n_init=n_init,
             warm_start=warm_start,
             verbose=verbose,
         )
