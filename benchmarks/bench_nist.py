@@ -33,8 +33,10 @@ strategy (:data:`VARIANTS`; :mod:`benchmarks.damping_variants`); the first is
 the engine's default.
 
 The engine casts the inputs of a model it has no closed form for to the
-Keras dtype policy, so this script calls ``keras.config.set_floatx("float64")``
-before building any model: everything is float64.
+model's ``input_dtype``, which follows Keras' global dtype policy, so this
+script sets ``floatx`` and the dtype policy to float64
+(:func:`benchmarks.nist.use_float64`) before building any model: everything
+is float64.
 
 The Markdown table is printed and written to ``docs/benchmarks_nist.md``.
 """
@@ -119,12 +121,11 @@ def run_ours(
     problem: nist.Problem, start: int, damping=None, max_steps: int = MAX_STEPS
 ) -> dict:
     """Fit ``problem`` from NIST start ``start`` (0 or 1) with the engine."""
-    import keras
 
     from sklearn_lm.engine import Trainer
     from sklearn_lm.engine.covariance import parameter_covariance
 
-    keras.config.set_floatx("float64")
+    nist.use_float64()
     model = nist.keras_model(problem, problem.starts[start])
     kwargs = {} if damping is None else {"damping": damping}
     began = time.perf_counter()
@@ -374,10 +375,9 @@ def main(argv: list[str] | None = None) -> int:
     names = [p for p in args.problems.split(",") if p]
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import keras
     import scipy
 
-    keras.config.set_floatx("float64")
+    nist.use_float64()
     rows = []
     for name in names:
         problem = nist.load(name)

@@ -19,8 +19,9 @@ the same expression:
   ``NistParameters`` layer (:func:`parameters_layer`).
 
 The engine casts the inputs of models it cannot write in closed form to the
-dtype policy; callers set ``keras.config.set_floatx("float64")`` before
-building the model so that nothing is computed in float32.
+model's ``input_dtype``, which follows Keras' global dtype policy (float32 by
+default): callers run :func:`use_float64` before building the models so that
+nothing is computed in float32.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ __all__ = [
     "log_relative_error",
     "keras_model",
     "parameters_layer",
+    "use_float64",
 ]
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "tests" / "data" / "nist"
@@ -353,6 +355,18 @@ def log_relative_error(estimate, certified) -> float:
 
 
 # -- Keras ----------------------------------------------------------------------------
+def use_float64() -> None:
+    """Set Keras' ``floatx`` and global dtype policy to float64.
+
+    Keras fixes its global dtype policy from ``floatx`` the first time the
+    policy is read, so both are set.
+    """
+    import keras
+
+    keras.config.set_floatx("float64")
+    keras.config.set_dtype_policy("float64")
+
+
 @functools.cache
 def parameters_layer() -> type:
     """The Keras layer class ``NistParameters`` (Keras imported on first use)."""

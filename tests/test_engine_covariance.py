@@ -5,19 +5,14 @@ import warnings
 import keras
 import numpy as np
 import pytest
+from _float64 import float64  # noqa: F401 (the fixture, used by pytestmark)
 from scipy.optimize import OptimizeWarning, curve_fit
 
 from sklearn_lm.engine import Trainer
 from sklearn_lm.engine.covariance import CovarianceWarning, parameter_covariance
 
-
-@pytest.fixture
-def float64():
-    """Models built in float64 (the engine casts autodiff inputs to floatx)."""
-    before = keras.config.floatx()
-    keras.config.set_floatx("float64")
-    yield
-    keras.config.set_floatx(before)
+# Every model here is float64 (see tests/_float64.py).
+pytestmark = pytest.mark.usefixtures("float64")
 
 
 class Formula(keras.layers.Layer):
@@ -61,7 +56,7 @@ def decay_data():
 
 @pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize("absolute_sigma", [False, True])
-def test_matches_curve_fit(float64, decay_data, weighted, absolute_sigma):
+def test_matches_curve_fit(decay_data, weighted, absolute_sigma):
     t, y, sigma = decay_data
     # Tight tolerances: pcov comes from the Jacobian of MINPACK's last step.
     popt, pcov = curve_fit(
@@ -83,7 +78,7 @@ def test_matches_curve_fit(float64, decay_data, weighted, absolute_sigma):
     assert cov.sigma2 == pytest.approx(expected, rel=1e-12)
 
 
-def test_chunks_do_not_change_the_result(float64, decay_data):
+def test_chunks_do_not_change_the_result(decay_data):
     t, y, sigma = decay_data
     fn = _function(_decay, [2.4, 1.2, 0.4])
     whole = parameter_covariance(fn, "mse", t[:, None], y, sigma**-2)
@@ -95,7 +90,7 @@ def _unused_weight(b, t, xp):
     return b[0] * xp.exp(-b[1] * t) + 0.0 * b[2]
 
 
-def test_singular_is_inf_with_a_warning_like_curve_fit(float64, decay_data):
+def test_singular_is_inf_with_a_warning_like_curve_fit(decay_data):
     t, y, _ = decay_data
     fn = _function(_unused_weight, [2.5, 1.3, 7.0])
     with pytest.warns(CovarianceWarning, match="rank 2 of 3"):
@@ -108,7 +103,7 @@ def test_singular_is_inf_with_a_warning_like_curve_fit(float64, decay_data):
     assert np.all(np.isinf(pcov))
 
 
-def test_too_few_residuals_is_inf_unless_absolute(float64, decay_data):
+def test_too_few_residuals_is_inf_unless_absolute(decay_data):
     t, y, _ = decay_data
     fn = _function(_decay, [2.5, 1.3, 0.5])
     with pytest.warns(CovarianceWarning, match="no more residuals"):
@@ -120,7 +115,7 @@ def test_too_few_residuals_is_inf_unless_absolute(float64, decay_data):
     assert np.all(np.isfinite(cov.covariance))
 
 
-def test_logistic_regression_is_the_inverse_fisher_information(float64):
+def test_logistic_regression_is_the_inverse_fisher_information():
     rng = np.random.default_rng(0)
     x = rng.standard_normal((200, 2))
     y = (x @ [1.0, -2.0] + 0.3 > rng.logistic(size=200)).astype(np.float64)
@@ -137,7 +132,7 @@ def test_logistic_regression_is_the_inverse_fisher_information(float64):
     assert cov.sigma2 == 1.0
 
 
-def test_bad_arguments(float64, decay_data):
+def test_bad_arguments(decay_data):
     t, y, _ = decay_data
     fn = _function(_decay, [2.5, 1.3, 0.5])
     with pytest.raises(ValueError, match="sample_weight"):
@@ -149,7 +144,7 @@ def test_bad_arguments(float64, decay_data):
 
 
 @pytest.mark.parametrize("name", ["Misra1a", "Thurber", "MGH09"])
-def test_certified_standard_deviations(float64, name):
+def test_certified_standard_deviations(name):
     from benchmarks import nist
 
     problem = nist.load(name)

@@ -7,9 +7,9 @@ LM steps, with MINPACK (``scipy.optimize.least_squares(method="lm")``) run in
 the same test as a second reference.
 """
 
-import keras
 import numpy as np
 import pytest
+from _float64 import float64  # noqa: F401 (the fixture, used by pytestmark)
 from scipy.optimize import least_squares
 
 from benchmarks import nist
@@ -18,14 +18,8 @@ from sklearn_lm.engine import Trainer
 DIGITS = 6.0
 MAX_STEPS = 1000
 
-
-@pytest.fixture
-def float64():
-    """Models built in float64 (the engine casts autodiff inputs to floatx)."""
-    before = keras.config.floatx()
-    keras.config.set_floatx("float64")
-    yield
-    keras.config.set_floatx(before)
+# Every model here is float64 (see tests/_float64.py).
+pytestmark = pytest.mark.usefixtures("float64")
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +53,7 @@ def test_formulas_reproduce_the_certified_residual_sums(problems):
         assert p.rss(p.certified) == pytest.approx(p.certified_rss, rel=1e-7), p.name
 
 
-def test_keras_models_compute_the_formulas_in_float64(float64, problems):
+def test_keras_models_compute_the_formulas_in_float64(problems):
     for p in problems.values():
         model = nist.keras_model(p, p.certified)
         np.testing.assert_array_equal(model.get_weights()[0], p.certified)
@@ -116,7 +110,7 @@ CASES = [
 
 
 @pytest.mark.parametrize("name, start", CASES)
-def test_certified_parameters_from_both_starts(float64, problems, name, start):
+def test_certified_parameters_from_both_starts(problems, name, start):
     problem = problems[name]
     reference = nist.log_relative_error(_minpack(problem, start), problem.certified)
     assert reference >= DIGITS, f"MINPACK: {reference:.1f} digits"
@@ -127,7 +121,7 @@ def test_certified_parameters_from_both_starts(float64, problems, name, start):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("start", [0, 1])
-def test_bennett5_with_the_damping_floor_below_its_curvature(float64, problems, start):
+def test_bennett5_with_the_damping_floor_below_its_curvature(problems, start):
     # The smallest curvature of Bennett5 (eigenvalue of J^T J / N) is ~2.5e-13.
     from sklearn_lm.engine import damping
 
