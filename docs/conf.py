@@ -79,6 +79,7 @@ BENCHMARK_FILES = [
     "benchmarks_tasks.md",
     "benchmarks_parallel.md",
     "benchmarks_memory.md",
+    "benchmarks_nist.md",
 ]
 
 try:
