@@ -16,6 +16,7 @@ drawing; it is an optional dependency.
 from __future__ import annotations
 
 import inspect
+import textwrap
 from collections.abc import Sequence
 from numbers import Integral, Real
 from typing import Any
@@ -183,7 +184,10 @@ class TrainingCurvesDisplay:
         (self.loss_line_,) = self.ax_.plot(self.x_, record["loss"], label="loss")
         self.ax_.set_yscale("log")
         self.ax_.set_ylabel("training loss")
-        self.ax_.set_title(f"Stopped: {self.history.message}")
+        # The message, wrapped to the width of the axes.
+        self.ax_.set_title(
+            textwrap.fill(f"Stopped: {self.history.message}", width=60), fontsize=10
+        )
         self.ax_validation_ = self.validation_line_ = None
         if "validation_score" in record:
             self.ax_validation_ = self.ax_.twinx()
