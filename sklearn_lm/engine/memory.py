@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "CHUNK_BUDGET_BYTES",
+    "CHUNKS_IN_FLIGHT",
     "check_memory",
     "default_chunk_size",
     "layerwise_width",
@@ -34,6 +35,10 @@ __all__ = [
 
 #: Bytes of Jacobian rows a chunk may hold (model dtype plus float64 copy).
 CHUNK_BUDGET_BYTES = 128 * 2**20
+#: Chunks the chunk loop processes at once (``parallel_iterations``): the
+#: second overlaps the serial stretches of the first, as fast as ten on two
+#: cores, without ten chunks' rows held together.
+CHUNKS_IN_FLIGHT = 2
 
 
 def layerwise_width(fn: ModelFunction, rows_per_sample: int) -> int | None:

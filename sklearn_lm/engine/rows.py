@@ -11,8 +11,10 @@ residuals.
 
 The normal equations need only ``Jhat^T Jhat`` (``n x n``) and
 ``Jhat^T e``, sums over samples: :class:`Linearization` accumulates them over
-chunks of ``chunk_size`` samples in a graph loop, so that memory is
-``O(n^2 + chunk_size * q * n)`` whatever the number of samples. Products are
+chunks of ``chunk_size`` samples in a graph loop, at most
+:data:`~sklearn_lm.engine.memory.CHUNKS_IN_FLIGHT` chunks at once, so that
+memory is ``O(n^2 + chunk_size * q * n)`` whatever the number of samples
+(:func:`~sklearn_lm.engine.memory.step_memory_bytes`). Products are
 taken in the model's dtype over blocks of rows and summed in float64
 (:class:`~sklearn_lm.engine.products.RowBlocks`).
 
@@ -35,6 +37,7 @@ from typing import NamedTuple
 
 import tensorflow as tf
 
+from .memory import CHUNKS_IN_FLIGHT
 from .products import RowBlocks
 
 __all__ = ["Chunk", "Linearization"]
@@ -95,7 +98,9 @@ class Linearization:
         """Sum ``body_fn(x_chunk, y_chunk, sw_chunk)`` (a tuple) over chunks.
 
         Unchunked, ``body_fn`` is applied to the whole batch; ``init`` (zeros
-        shaped like the results) starts the sums of the chunk loop.
+        shaped like the results) starts the sums of the chunk loop, which
+        runs at most :data:`~sklearn_lm.engine.memory.CHUNKS_IN_FLIGHT` chunk
+        bodies at once.
         """
         if not self.chunked:
             return body_fn(x, y, sw)
@@ -109,8 +114,13 @@ class Linearization:
             out = body_fn(x[lo:hi], y[lo:hi], sw[lo:hi])
             return i + 1, tuple(a + b for a, b in zip(acc, out, strict=True))
 
+        # At most CHUNKS_IN_FLIGHT chunk bodies run at once (the default of
+        # tf.while_loop, 10, lets up to ten chunks hold their rows together).
         _, acc = tf.while_loop(
-            lambda i, acc: i < n_chunks, body, (tf.constant(0), init)
+            lambda i, acc: i < n_chunks,
+            body,
+            (tf.constant(0), init),
+            parallel_iterations=CHUNKS_IN_FLIGHT,
         )
         return acc
 
