@@ -316,7 +316,11 @@ def test_damping_arguments_are_validated(kwargs, match):
 def test_layerwise_width_and_default_chunk_of_a_digits_network():
     """The layer-wise products are used, and sized, for several rows per sample."""
     from sklearn_lm.engine.jacobian import model_function
-    from sklearn_lm.engine.step import CHUNK_BUDGET_BYTES, layerwise_width
+    from sklearn_lm.engine.memory import (
+        CHUNK_BUDGET_BYTES,
+        CHUNKS_IN_FLIGHT,
+        layerwise_width,
+    )
 
     model = keras.Sequential(
         [keras.Input((64,)), keras.layers.Dense(20, "tanh"), keras.layers.Dense(10)]
@@ -327,8 +331,8 @@ def test_layerwise_width_and_default_chunk_of_a_digits_network():
     assert layerwise_width(fn, 10) == 65 * 65 + 20 * 20
     assert layerwise_width(fn, 1) is None  # one row per sample: rows are formed
     trainer = Trainer(model, loss="sparse_categorical_crossentropy")
-    # float32 values and their float64 sums: 12 bytes per value.
-    assert trainer.chunk_size == CHUNK_BUDGET_BYTES // (4625 * 12)
+    # Two float32 arrays of the width per sample, in each chunk in flight.
+    assert trainer.chunk_size == CHUNK_BUDGET_BYTES // (CHUNKS_IN_FLIGHT * 2 * 4625 * 4)
     assert trainer.chunk_size > 1797  # all of load_digits in one chunk
 
 
