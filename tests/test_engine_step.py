@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 from _python import run_python
 
-from sklearn_lm.engine import Trainer, damping
+from sklearn_lm.engine import Trainer, damping, losses
 
 RNG = np.random.default_rng(0)
 
@@ -136,6 +136,48 @@ def test_geodesic_step_matches_numpy(n_samples, kind, weighted):
     new_w = np.concatenate([v.numpy().ravel() for v in model.trainable_variables])
     np.testing.assert_allclose(new_w, w0 + v + 0.5 * a, rtol=1e-6, atol=1e-8)
     assert not np.allclose(new_w, w0 + v, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("loss", "n_out", "dtype"),
+    [
+        ("mse", 1, "float64"),  # Jacobian rows, F = identity
+        ("mse", 2, "float64"),  # layer-by-layer products
+        ({"from_logits": True, "gauss_newton": False}, 3, "float64"),  # rows, F
+        ({"from_logits": True}, 3, "float64"),  # layer-by-layer products, F
+        ("mse", 1, "float32"),
+    ],
+)
+def test_chunked_geodesic_step_matches_one_chunk(loss, n_out, dtype):
+    """Chunks of 7 samples, two at a time, give the step of a single chunk."""
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((40, 2)).astype(dtype)
+    if isinstance(loss, dict):
+        loss = losses.get("categorical_crossentropy", **loss)
+        y = np.eye(n_out)[rng.integers(0, n_out, 40)]
+    else:
+        y = 2.0 * rng.standard_normal((40, n_out))
+    sw = rng.uniform(0.5, 2.0, 40)
+    steps = []
+    for chunk_size in (None, 7):
+        model = _model(n_out=n_out, dtype=dtype, seed=7)
+        trainer = Trainer(
+            model,
+            loss,
+            damping.Standard(initial=0.5),
+            geodesic=True,
+            geodesic_ratio=5.0,
+            chunk_size=chunk_size,
+        )
+        logs = trainer.train_step(x, y, sample_weight=sw)
+        assert logs["accepted"]
+        steps.append(np.concatenate([v.numpy().ravel() for v in model.weights]))
+    w0 = np.concatenate(
+        [v.numpy().ravel() for v in _model(n_out=n_out, seed=7).weights]
+    )
+    tol = 1e-9 if dtype == "float64" else 1e-5
+    np.testing.assert_allclose(steps[1], steps[0], rtol=0, atol=tol * np.abs(w0).max())
+    assert not np.allclose(steps[0], w0.astype(dtype))
 
 
 def test_geodesic_acceleration_is_skipped_when_too_large():
@@ -274,7 +316,11 @@ def test_damping_arguments_are_validated(kwargs, match):
 def test_layerwise_width_and_default_chunk_of_a_digits_network():
     """The layer-wise products are used, and sized, for several rows per sample."""
     from sklearn_lm.engine.jacobian import model_function
-    from sklearn_lm.engine.step import CHUNK_BUDGET_BYTES, layerwise_width
+    from sklearn_lm.engine.memory import (
+        CHUNK_BUDGET_BYTES,
+        CHUNKS_IN_FLIGHT,
+        layerwise_width,
+    )
 
     model = keras.Sequential(
         [keras.Input((64,)), keras.layers.Dense(20, "tanh"), keras.layers.Dense(10)]
@@ -285,8 +331,8 @@ def test_layerwise_width_and_default_chunk_of_a_digits_network():
     assert layerwise_width(fn, 10) == 65 * 65 + 20 * 20
     assert layerwise_width(fn, 1) is None  # one row per sample: rows are formed
     trainer = Trainer(model, loss="sparse_categorical_crossentropy")
-    # float32 values and their float64 sums: 12 bytes per value.
-    assert trainer.chunk_size == CHUNK_BUDGET_BYTES // (4625 * 12)
+    # Two float32 arrays of the width per sample, in each chunk in flight.
+    assert trainer.chunk_size == CHUNK_BUDGET_BYTES // (CHUNKS_IN_FLIGHT * 2 * 4625 * 4)
     assert trainer.chunk_size > 1797  # all of load_digits in one chunk
 
 

@@ -104,9 +104,11 @@ class StepConfig:
         batch when ``N q < n`` and ``l2 == 0``.
     chunk_size : int or None, default=None
         Samples per chunk when accumulating the normal equations. ``None``
-        until :meth:`for_model` fills in the default for a model: a chunk's
-        Jacobian rows (or, for the layer-by-layer products of ``Dense``
-        chains, their temporaries) then hold about 128 MiB.
+        until :meth:`for_model` fills in the default for a model: the two
+        chunks processed at once then hold at most 128 MiB
+        (:func:`~sklearn_lm.engine.memory.default_chunk_size`), each with its
+        rows ``[F J | e]`` (or, for the layer-by-layer products of ``Dense``
+        chains, their temporaries) and one array of the same size.
     chunked : bool, default=True
         Whether batches may exceed ``chunk_size`` samples. ``False`` builds a
         graph without the chunk loop.
@@ -207,9 +209,10 @@ class StepConfig:
 
         A ``chunk_size`` of ``None`` becomes
         :func:`~sklearn_lm.engine.memory.default_chunk_size` for ``fn``'s
-        weights, residual rows per sample and dtype (a chunk's rows, or the
-        layer-by-layer products' temporaries, hold about 128 MiB); a set
-        ``chunk_size`` is kept.
+        weights, residual rows per sample and dtype (the two chunks processed
+        at once, each with its rows or the layer-by-layer products'
+        temporaries and one array of their size, hold at most 128 MiB); a
+        set ``chunk_size`` is kept.
 
         Parameters
         ----------

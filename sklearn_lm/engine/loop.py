@@ -57,8 +57,8 @@ class Trainer(EpochLoop):
         Fields of :class:`~sklearn_lm.engine.config.StepConfig`, documented
         there: ``learning_rate`` (1.0), ``max_attempts`` (10), ``l2`` (0.0;
         the estimators' ``alpha``), ``solver`` (``"direct"`` or ``"cg"``),
-        ``chunk_size`` (by default about 128 MiB of Jacobian rows per
-        chunk), ``geodesic`` (True), ``geodesic_ratio`` (0.75),
+        ``chunk_size`` (by default the two chunks processed at once hold
+        at most 128 MiB), ``geodesic`` (True), ``geodesic_ratio`` (0.75),
         ``cg_max_iter`` (5), ``cg_rtol`` (1e-3); ``form`` and ``chunked`` are
         best left to the trainer, which chooses them from the batch sizes.
         An unknown name raises ``TypeError``.
@@ -73,12 +73,22 @@ class Trainer(EpochLoop):
     Notes
     -----
     Jacobians are computed in the model's dtype (float32 or float64); the
-    normal equations, their solve, the loss and lambda are float64. Memory of
-    a step grows with ``24 n**2 + chunk_size * q * n * (8 + itemsize)`` bytes
-    for ``n`` weights and ``q`` residuals per sample, independent of the
-    number of samples; the real footprint is a small multiple of the chunk
-    term (temporaries of the same size, the activations of one chunk), about
-    4 times it for a 1-20-1 network on 10**6 samples.
+    normal equations, their solve, the loss and lambda are float64. A direct
+    step on ``N`` samples holds at most about
+
+    ``24 n**2 + 2 * c * 2 * q * (n + 1) * itemsize``
+    ``+ N * (d * itemsize + 8 * (k + 1))``
+
+    bytes (:func:`~sklearn_lm.engine.memory.step_memory_bytes`) for ``n``
+    weights, ``q`` residuals per sample, ``d`` inputs and ``k`` outputs: the
+    float64 normal equations; two chunks of ``c = min(N, chunk_size)``
+    samples at once, each with its rows ``[F J | e]`` in the model's dtype and
+    one array of their size; the data as the step reads them (inputs in the
+    model's dtype, targets and sample weights in float64). With the default
+    ``chunk_size`` the chunk term is at most 128 MiB whatever ``N``; the
+    process's peak above its baseline measures 1.3 to 1.5 times the bound
+    for a 1-20-1 network on 10**6 samples (``benchmarks/bench_memory.py``;
+    the rest is the allocator's pool of freed blocks).
 
     Examples
     --------

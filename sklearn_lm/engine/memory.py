@@ -2,14 +2,16 @@
 
 A direct step holds the float64 normal equations, ``24 n**2`` bytes for ``n``
 weights (:func:`normal_matrix_bytes`: the matrix, its Cholesky factor and the
-damped copy), plus the linearisation of one chunk of samples: ``q n`` Jacobian
-values per sample for ``q`` residual rows per sample, each in the model's
-dtype and in float64, or the narrower temporaries of the layer-by-layer
-Gauss-Newton products (:func:`layerwise_width`). The chunk size is chosen so
-that a chunk holds about :data:`CHUNK_BUDGET_BYTES`
-(:func:`default_chunk_size`); memory then does not grow with the number of
-samples. :func:`check_memory` refuses, before anything is allocated, a step
-whose normal equations would not fit.
+damped copy), plus the linearisation of at most :data:`CHUNKS_IN_FLIGHT`
+chunks of samples at once: per sample, the rows ``[F J | e]`` (``q (n + 1)``
+values for ``q`` residual rows per sample) in the model's dtype and one
+array of their size, or the narrower temporaries of the layer-by-layer
+Gauss-Newton products (:func:`layerwise_width`, :func:`chunk_bytes`). The
+chunk size is chosen so that the chunks in flight hold at most
+:data:`CHUNK_BUDGET_BYTES` (:func:`default_chunk_size`); memory then does not
+grow with the number of samples. :func:`step_memory_bytes` states the bound,
+data included. :func:`check_memory` refuses, before anything is allocated, a
+step whose normal equations would not fit.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
+from .products import BLOCK_ROWS
 from .system import choose_form
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -25,15 +28,22 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "CHUNK_BUDGET_BYTES",
+    "CHUNKS_IN_FLIGHT",
     "check_memory",
+    "chunk_bytes",
     "default_chunk_size",
     "layerwise_width",
     "normal_matrix_bytes",
     "physical_memory_bytes",
+    "step_memory_bytes",
 ]
 
-#: Bytes of Jacobian rows a chunk may hold (model dtype plus float64 copy).
+#: Bytes the chunks of a step may hold together (see :func:`chunk_bytes`).
 CHUNK_BUDGET_BYTES = 128 * 2**20
+#: Chunks the chunk loop processes at once (``parallel_iterations``): the
+#: second overlaps the serial stretches of the first, as fast as ten on two
+#: cores, without ten chunks' rows held together.
+CHUNKS_IN_FLIGHT = 2
 
 
 def layerwise_width(fn: ModelFunction, rows_per_sample: int) -> int | None:
@@ -63,19 +73,97 @@ def layerwise_width(fn: ModelFunction, rows_per_sample: int) -> int | None:
     return values if values <= rows_per_sample * fn.n_params else None
 
 
+def chunk_bytes(
+    n_params: int, rows_per_sample: int, itemsize: int, width: int | None = None
+) -> int:
+    """Bytes per sample of a chunk at the peak of a step.
+
+    ``2 * v * itemsize`` with ``v = rows_per_sample * (n_params + 1)`` values
+    per sample, or ``v = width`` (see :func:`layerwise_width`): the rows
+    ``[F J | e]`` in the model's dtype and one array of their size, either the
+    blocks they are concatenated from or their padded float32 blocks
+    (:class:`~sklearn_lm.engine.products.RowBlocks`). A chunk's forward pass
+    and second-order terms (a few values per unit and sample) are smaller.
+
+    Parameters
+    ----------
+    n_params : int
+        Weights, ``n``.
+    rows_per_sample : int
+        Residual rows per sample, ``q``.
+    itemsize : int
+        Bytes per value of the model's dtype.
+    width : int, optional
+        Values per sample of the layer-by-layer products, when used.
+
+    Returns
+    -------
+    int
+    """
+    values = rows_per_sample * (n_params + 1) if width is None else width
+    return max(1, 2 * values * itemsize)
+
+
 def default_chunk_size(
     n_params: int, rows_per_sample: int, itemsize: int, width: int | None = None
 ) -> int:
-    """Samples per chunk so that a chunk's rows fit ``CHUNK_BUDGET_BYTES``.
+    """Samples per chunk so that the chunks in flight fit ``CHUNK_BUDGET_BYTES``.
 
-    A chunk holds ``rows_per_sample * n_params`` Jacobian values per sample,
-    or ``width`` values when given (see :func:`layerwise_width`), each in the
-    model's dtype (``itemsize`` bytes) and in float64: the chunk size is
-    ``CHUNK_BUDGET_BYTES // (values * (8 + itemsize))``, at least 64.
+    The largest ``c`` with ``CHUNKS_IN_FLIGHT * c * chunk_bytes(...) <=
+    CHUNK_BUDGET_BYTES`` (at least 64), rounded down to a multiple of
+    :data:`~sklearn_lm.engine.products.BLOCK_ROWS` when it holds 16 blocks or
+    more: the float32 blocks of a full chunk are then its rows reshaped, not a
+    padded copy. Parameters as for :func:`chunk_bytes`.
     """
-    values = rows_per_sample * n_params if width is None else width
-    per_sample = max(1, values * (8 + itemsize))
-    return max(64, CHUNK_BUDGET_BYTES // per_sample)
+    per_sample = CHUNKS_IN_FLIGHT * chunk_bytes(
+        n_params, rows_per_sample, itemsize, width
+    )
+    rows = max(64, CHUNK_BUDGET_BYTES // per_sample)
+    if rows >= 16 * BLOCK_ROWS:
+        rows -= rows % BLOCK_ROWS
+    return rows
+
+
+def step_memory_bytes(
+    n_params: int,
+    rows_per_sample: int,
+    itemsize: int,
+    batch_rows: int,
+    chunk_size: int,
+    width: int | None = None,
+    data_bytes_per_sample: int = 0,
+) -> int:
+    """Bound on the memory of a direct step on ``batch_rows`` samples.
+
+    ``24 n**2 + k * c * chunk_bytes(...) + N * data_bytes_per_sample``: the
+    float64 normal equations (:func:`normal_matrix_bytes`), ``k =
+    min(CHUNKS_IN_FLIGHT, chunks)`` chunks of ``c = min(N, chunk_size)``
+    samples at once (:func:`chunk_bytes`), and the batch as the step reads it
+    (``Trainer`` holds inputs in the model's dtype, targets and sample
+    weights in float64: ``d * itemsize + 8 * (k_out + 1)`` bytes per sample).
+
+    Parameters
+    ----------
+    n_params, rows_per_sample, itemsize, width
+        As for :func:`chunk_bytes`.
+    batch_rows : int
+        Samples per batch, ``N``.
+    chunk_size : int
+        Samples per chunk.
+    data_bytes_per_sample : int, default=0
+        Bytes of a sample's inputs, targets and weight as the step reads them.
+
+    Returns
+    -------
+    int
+    """
+    rows = min(batch_rows, chunk_size)
+    in_flight = min(CHUNKS_IN_FLIGHT, -(-batch_rows // chunk_size))
+    return (
+        normal_matrix_bytes(n_params)
+        + in_flight * rows * chunk_bytes(n_params, rows_per_sample, itemsize, width)
+        + batch_rows * data_bytes_per_sample
+    )
 
 
 def normal_matrix_bytes(n_params: int) -> int:

@@ -11,8 +11,10 @@ residuals.
 
 The normal equations need only ``Jhat^T Jhat`` (``n x n``) and
 ``Jhat^T e``, sums over samples: :class:`Linearization` accumulates them over
-chunks of ``chunk_size`` samples in a graph loop, so that memory is
-``O(n^2 + chunk_size * q * n)`` whatever the number of samples. Products are
+chunks of ``chunk_size`` samples in a graph loop, at most
+:data:`~sklearn_lm.engine.memory.CHUNKS_IN_FLIGHT` chunks at once, so that
+memory is ``O(n^2 + chunk_size * q * n)`` whatever the number of samples
+(:func:`~sklearn_lm.engine.memory.step_memory_bytes`). Products are
 taken in the model's dtype over blocks of rows and summed in float64
 (:class:`~sklearn_lm.engine.products.RowBlocks`).
 
@@ -35,6 +37,7 @@ from typing import NamedTuple
 
 import tensorflow as tf
 
+from .memory import CHUNKS_IN_FLIGHT
 from .products import RowBlocks
 
 __all__ = ["Chunk", "Linearization"]
@@ -95,7 +98,9 @@ class Linearization:
         """Sum ``body_fn(x_chunk, y_chunk, sw_chunk)`` (a tuple) over chunks.
 
         Unchunked, ``body_fn`` is applied to the whole batch; ``init`` (zeros
-        shaped like the results) starts the sums of the chunk loop.
+        shaped like the results) starts the sums of the chunk loop, which
+        runs at most :data:`~sklearn_lm.engine.memory.CHUNKS_IN_FLIGHT` chunk
+        bodies at once.
         """
         if not self.chunked:
             return body_fn(x, y, sw)
@@ -109,8 +114,13 @@ class Linearization:
             out = body_fn(x[lo:hi], y[lo:hi], sw[lo:hi])
             return i + 1, tuple(a + b for a, b in zip(acc, out, strict=True))
 
+        # At most CHUNKS_IN_FLIGHT chunk bodies run at once (the default of
+        # tf.while_loop, 10, lets up to ten chunks hold their rows together).
         _, acc = tf.while_loop(
-            lambda i, acc: i < n_chunks, body, (tf.constant(0), init)
+            lambda i, acc: i < n_chunks,
+            body,
+            (tf.constant(0), init),
+            parallel_iterations=CHUNKS_IN_FLIGHT,
         )
         return acc
 
@@ -207,10 +217,15 @@ class Linearization:
         ``second_order(v)`` is ``J^T F^T F z_vv`` for the direction ``v``
         (weighted, float64, not normalised), the right-hand side of the
         geodesic acceleration. Unchunked, it reuses the forward pass and
-        Jacobian rows of the step; chunked, they are recomputed chunk by
-        chunk. Its contraction with the Jacobian is summed in float64 across
-        blocks of rows (:class:`~sklearn_lm.engine.products.RowBlocks`): one
-        float32 sum over all samples cancels too much.
+        Jacobian rows of the step; chunked, each chunk's forward pass is
+        recomputed, once ``v`` is known, and, where the model function writes
+        its weighted rows (``fn.capabilities.weighted_rows``), ``F^T F z_vv``
+        is back-propagated through it
+        (:meth:`~sklearn_lm.engine.functions.ModelFunction.vjp`) without
+        forming the rows; otherwise the chunk's rows are formed again. Its
+        contraction with the Jacobian is summed in float64 across blocks of
+        rows (:class:`~sklearn_lm.engine.products.RowBlocks`): one float32 sum
+        over all samples cancels too much.
         """
         if not self.chunked:
             whole = self.chunk(w, x, y, sw)
@@ -231,10 +246,28 @@ class Linearization:
             tf.constant(0.0, _F64),
         )
 
+        fn = self.fn
+
         def second_order(v):
+            # The chunks' rows depend on w alone: without this dependence on v
+            # the executor computes the first chunk's rows ahead, while the
+            # normal equations are accumulated, and holds them until v is known.
+            with tf.control_dependencies([v]):
+                w_v = tf.identity(w)
+
             def chunk_rhs(xc, yc, swc):
-                part = self.chunk(w, xc, yc, swc)
-                return (part.project(part.curvature_rows(v)),)
+                if not fn.capabilities.weighted_rows:
+                    # Autodiff's vjp sums over samples in the model's dtype.
+                    part = self.chunk(w_v, xc, yc, swc)
+                    return (part.project(part.curvature_rows(v)),)
+                # J^T (F^T F z_vv) by one back-propagation through the chunk's
+                # forward pass (sums in float64 over float32 blocks): the rows
+                # [F J | e] are not formed again.
+                _, state = fn.outputs_and_state(w_v, xc)
+                rows, f = self._curvature(w_v, v, xc, yc, state)
+                rows = rows * tf.sqrt(swc)[:, None]
+                u = rows if f is None else tf.einsum("cqk,cq->ck", f, rows)
+                return (fn.vjp(w_v, u * tf.sqrt(swc)[:, None], xc, state),)
 
             return self.reduce(x, y, sw, chunk_rhs, (tf.zeros([n], _F64),))[0]
 
@@ -249,8 +282,11 @@ class Linearization:
         ``sqrt(sample_weight)``. ``state`` is the forward pass of :meth:`rows`
         at the same ``w`` and ``x``, or ``None``.
         """
+        return self._curvature(w, v, x, y, state)[0] * tf.sqrt(sw)[:, None]
+
+    def _curvature(self, w, v, x, y, state):
+        """``(F z_vv, F)``: unweighted rows ``(N, q)`` float64, ``F`` or ``None``."""
         z, zvv = self.fn.outputs_and_curvature(w, tf.cast(v, w.dtype), x, state)
         zvv = tf.cast(zvv, _F64)
         _, f = self.loss.linearize(y, z)
-        rows = zvv if f is None else tf.einsum("cqk,ck->cq", f, zvv)
-        return rows * tf.sqrt(sw)[:, None]
+        return (zvv if f is None else tf.einsum("cqk,ck->cq", f, zvv)), f
