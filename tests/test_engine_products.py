@@ -4,7 +4,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from sklearn_lm.engine.products import BLOCK_ROWS, RowBlocks, _blocks, cross
+from sklearn_lm.engine.products import (
+    BLOCK_ROWS,
+    RowBlocks,
+    _blocks,
+    transposed_product,
+)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -31,7 +36,10 @@ def test_row_blocks_match_float64_products(dtype, rows):
         projected.numpy(), exact.T @ rounded, rtol=rtol, atol=rtol * rows**0.5
     )
     np.testing.assert_allclose(
-        cross(tf.constant(mat)).numpy(), gram.numpy(), rtol=1e-12, atol=1e-12
+        transposed_product(tf.constant(mat)).numpy(),
+        gram.numpy(),
+        rtol=1e-12,
+        atol=1e-12,
     )
 
 
@@ -68,6 +76,13 @@ def test_cross_of_two_matrices_matches_float64_product():
     rng = np.random.default_rng(1)
     a = rng.standard_normal((3750, 4)).astype(np.float32)
     b = rng.standard_normal((3750, 2)).astype(np.float32)
-    got = cross(tf.constant(a), tf.constant(b)).numpy()
+    got = transposed_product(tf.constant(a), tf.constant(b)).numpy()
     exact = a.astype(np.float64).T @ b.astype(np.float64)
     np.testing.assert_allclose(got, exact, rtol=1e-5, atol=1e-5)
+
+
+def test_cross_is_a_deprecated_name_of_transposed_product():
+    from sklearn_lm.engine import products
+
+    with pytest.warns(DeprecationWarning, match="transposed_product"):
+        assert products.cross is transposed_product

@@ -25,7 +25,7 @@ from .activations import ACTIVATIONS, ALIASES, activation_name
 from .autodiff import AutodiffFunction
 from .functions import Capabilities, ModelFunction, _has_outputs
 from .layerwise import LayerwiseProducts
-from .products import cross
+from .products import transposed_product
 
 __all__ = ["DenseChain", "model_function"]
 
@@ -220,7 +220,7 @@ class DenseChain(LayerwiseProducts, ModelFunction):
         if state is None:
             _, state = self._forward(w, x, keep=True)
         return self._weight_vector(
-            cross(b, d)
+            transposed_product(b, d)
             if precise
             else tf.cast(tf.matmul(b, d, transpose_a=True), tf.float64)
             for b, d in zip(self._inputs(state), self._deltas(state, u), strict=True)

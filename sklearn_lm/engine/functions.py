@@ -319,7 +319,7 @@ class ModelFunction:
         and one backward pass, in the model's dtype); ``state`` and
         ``precise`` are not used. ``precise=False`` allows a model function
         to sum over samples in the model's dtype where it would otherwise
-        sum in float64 (:func:`~sklearn_lm.engine.products.cross`): for
+        sum in float64 (:func:`~sklearn_lm.engine.products.transposed_product`): for
         products whose rounding does not matter, such as those inside the
         conjugate-gradient iterations.
         """

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from .products import cross
+from .products import transposed_product
 
 __all__ = ["LayerwiseProducts"]
 
@@ -110,12 +110,12 @@ class LayerwiseProducts:
         """``J^T F^T r`` (float64) for rows ``r (N, q)`` and factor ``F (N, q, k)``.
 
         ``state`` is the forward pass of :meth:`outputs_and_state`. Sums over
-        samples use :func:`~sklearn_lm.engine.products.cross`.
+        samples use :func:`~sklearn_lm.engine.products.transposed_product`.
         """
         deltas = self._deltas(state, f)
         r = tf.cast(r, self.dtype)
         return self._weight_vector(
-            cross(b, tf.einsum("cqu,cq->cu", d, r))
+            transposed_product(b, tf.einsum("cqu,cq->cu", d, r))
             for b, d in zip(self._inputs(state), deltas, strict=True)
         )
 
@@ -128,7 +128,7 @@ class LayerwiseProducts:
         """
         deltas = self._deltas(state, f)
         return self._weight_vector(
-            cross(tf.square(b), tf.reduce_sum(tf.square(d), axis=1))
+            transposed_product(tf.square(b), tf.reduce_sum(tf.square(d), axis=1))
             for b, d in zip(self._inputs(state), deltas, strict=True)
         )
 
@@ -160,7 +160,7 @@ class LayerwiseProducts:
                 (bl, ul), (bm, um) = dims[lo], dims[hi]
                 inner = tf.einsum("cqj,cqk->cjk", deltas[lo], deltas[hi])
                 outer = inputs[lo][:, :, None] * inputs[hi][:, None, :]
-                prod = cross(
+                prod = transposed_product(
                     tf.reshape(outer, [n_rows, bl * bm]),
                     tf.reshape(inner, [n_rows, ul * um]),
                 )
@@ -171,7 +171,7 @@ class LayerwiseProducts:
         h = tf.concat([tf.concat(row, axis=1) for row in rows], axis=0)
         e = tf.cast(e, self.dtype)
         g = self._weight_vector(
-            cross(b, tf.einsum("cqu,cq->cu", d, e))
+            transposed_product(b, tf.einsum("cqu,cq->cu", d, e))
             for b, d in zip(inputs, deltas, strict=True)
         )
         index = self._flat_order()

@@ -12,9 +12,11 @@ rows would cancel too much near a minimum.
 
 from __future__ import annotations
 
+import warnings
+
 import tensorflow as tf
 
-__all__ = ["BLOCK_ROWS", "RowBlocks", "cross"]
+__all__ = ["BLOCK_ROWS", "RowBlocks", "transposed_product"]
 
 #: Most rows per float32 block.
 BLOCK_ROWS = 512
@@ -49,7 +51,7 @@ def _blocks(mat: tf.Tensor, layout=None) -> tf.Tensor:
     return tf.reshape(padded, [count, size, mat.shape[1] or tf.shape(mat)[1]])
 
 
-def cross(a: tf.Tensor, b: tf.Tensor | None = None) -> tf.Tensor:
+def transposed_product(a: tf.Tensor, b: tf.Tensor | None = None) -> tf.Tensor:
     """``a^T b`` (``a^T a`` when ``b`` is None) as a float64 matrix.
 
     Parameters
@@ -101,7 +103,7 @@ class RowBlocks:
             self.values = tf.cast(mat, _F64)
 
     def gram(self) -> tf.Tensor:
-        """``A^T A``, ``(p, p)`` float64 (as :func:`cross`)."""
+        """``A^T A``, ``(p, p)`` float64 (as :func:`transposed_product`)."""
         product = tf.matmul(self.values, self.values, transpose_a=True)
         if not self.blocked:
             return product
@@ -111,7 +113,7 @@ class RowBlocks:
         """``A^T vec`` for ``vec (rows,)``, ``(p,)`` float64.
 
         For float32 rows ``vec`` is rounded to float32 and each block's
-        product summed in float64, as in :func:`cross`.
+        product summed in float64, as in :func:`transposed_product`.
         """
         if not self.blocked:
             return tf.linalg.matvec(self.values, tf.cast(vec, _F64), transpose_a=True)
@@ -120,3 +122,15 @@ class RowBlocks:
         # about twice as fast here as the transposed matrix-vector form.
         partial = tf.einsum("bi,bij->bj", v, self.values)
         return tf.reduce_sum(tf.cast(partial, _F64), axis=0)
+
+
+def __getattr__(name: str):
+    if name == "cross":
+        warnings.warn(
+            "sklearn_lm.engine.products.cross is deprecated; use "
+            "transposed_product (the same a^T b).",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return transposed_product
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
