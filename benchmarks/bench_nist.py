@@ -28,15 +28,14 @@ values ``c`` (clipped to [0, 11]); our steps (Jacobians), attempts (loss
 evaluations of trial steps) and stop reason; the step at which 6 digits were
 first reached; the digits of the certified standard deviations matched by
 :func:`sklearn_lm.engine.covariance.parameter_covariance` at our final
-weights; SciPy's ``nfev`` (and ``njev``). A variant of ours is a damping
-strategy (:data:`VARIANTS`; :mod:`benchmarks.damping_variants`); the first is
-the engine's default.
+weights (``Trainer.parameter_covariance``); SciPy's ``nfev`` (and ``njev``).
+A variant of ours is a damping strategy and the convergence tests of
+``Trainer.fit`` (:data:`VARIANTS`; :mod:`benchmarks.damping_variants`); the
+first is the engine's default.
 
-The engine casts the inputs of a model it has no closed form for to the
-model's ``input_dtype``, which follows Keras' global dtype policy, so this
-script sets ``floatx`` and the dtype policy to float64
-(:func:`benchmarks.nist.use_float64`) before building any model: everything
-is float64.
+The models are float64 by their own declarations
+(:func:`benchmarks.nist.keras_model`); Keras' global ``floatx`` is left
+alone.
 
 The Markdown table is printed and written to ``docs/benchmarks_nist.md``.
 """
@@ -88,44 +87,61 @@ def _variant(name: str, **kwargs) -> Callable:
     return make
 
 
-#: Damping strategies compared: name -> (description, factory of the argument).
-VARIANTS: dict[str, tuple[str, Callable]] = {
-    "standard": ("engine default: `H + lambda I`, lambda >= 1e-10", lambda: None),
-    "standard-1e-16": (
-        "`H + lambda I`, lambda >= 1e-16 (the floor alone lowered)",
-        _engine("standard", min_value=1e-16),
+_NO_TESTS = {"ftol": None, "xtol": None, "gtol": None}
+
+#: Variants of ours compared: name -> (description, factory of the damping
+#: argument, options of ``Trainer.fit``). The first is the engine's default.
+VARIANTS: dict[str, tuple[str, Callable, dict]] = {
+    "default": (
+        "engine defaults: `H + lambda I`, lambda >= 1e-16, convergence tests "
+        "ftol 1e-14, xtol 1e-10, gtol 1e-10",
+        lambda: None,
+        {},
     ),
-    "standard-1e-30": (
-        "`H + lambda I`, lambda >= 1e-30 (the floor alone lowered)",
-        _engine("standard", min_value=1e-30),
+    "no-tests": (
+        "`H + lambda I`, lambda >= 1e-16, no convergence tests (ends when "
+        "lambda reaches its maximum)",
+        lambda: None,
+        _NO_TESTS,
+    ),
+    "floor-1e-10": (
+        "`H + lambda I`, lambda >= 1e-10 (the former default floor), no "
+        "convergence tests",
+        _engine("standard", min_value=1e-10),
+        _NO_TESTS,
     ),
     "relative": (
         "`H + lambda max(diag H) I`, lambda >= 1e-15 "
-        "(`benchmarks.damping_variants.Relative`)",
+        "(`benchmarks.damping_variants.Relative`), no convergence tests",
         _variant("Relative"),
+        _NO_TESTS,
     ),
-    "fletcher": ("`H + lambda diag(H)`, lambda >= 1e-10", _engine("fletcher")),
+    "fletcher": (
+        "`H + lambda diag(H)`, lambda >= 1e-10, no convergence tests",
+        _engine("fletcher", min_value=1e-10),
+        _NO_TESTS,
+    ),
     "more": (
         "`H + lambda D`, D the running max of diag(H) (Moré, MINPACK), "
-        "lambda >= 1e-10 (`benchmarks.damping_variants.More`)",
+        "lambda >= 1e-10 (`benchmarks.damping_variants.More`), no convergence "
+        "tests",
         _variant("More"),
-    ),
-    "fletcher-gain": (
-        "Fletcher, gain-ratio update of lambda (Nielsen)",
-        _engine("fletcher", update="gain_ratio"),
+        _NO_TESTS,
     ),
 }
 
 
 def run_ours(
-    problem: nist.Problem, start: int, damping=None, max_steps: int = MAX_STEPS
+    problem: nist.Problem,
+    start: int,
+    damping=None,
+    max_steps: int = MAX_STEPS,
+    fit_options: dict | None = None,
 ) -> dict:
     """Fit ``problem`` from NIST start ``start`` (0 or 1) with the engine."""
 
     from sklearn_lm.engine import Trainer
-    from sklearn_lm.engine.covariance import parameter_covariance
 
-    nist.use_float64()
     model = nist.keras_model(problem, problem.starts[start])
     kwargs = {} if damping is None else {"damping": damping}
     began = time.perf_counter()
@@ -141,13 +157,17 @@ def run_ours(
                 first_solved.append(epoch + 1)
 
     history = trainer.fit(
-        problem.x, problem.y[:, None], epochs=max_steps, callbacks=[record]
+        problem.x,
+        problem.y[:, None],
+        epochs=max_steps,
+        callbacks=[record],
+        **(fit_options or {}),
     )
     seconds = time.perf_counter() - began
     b = trainer.fn.get_weights().numpy()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a singular J^T J gives inf: 0 digits
-        cov = parameter_covariance(trainer.fn, "mse", problem.x, problem.y)
+        cov = trainer.parameter_covariance(problem.x, problem.y)
     reason = history.stop_reason
     reason = getattr(reason, "value", reason) or "max_epochs"
     return {
@@ -194,7 +214,14 @@ def run_scipy(problem: nist.Problem, start: int, exact_jacobian: bool) -> dict:
 
 # -- report -------------------------------------------------------------------------
 #: Stop reasons, abbreviated in the per-problem table.
-_STOPS = {"damping_max": "D", "max_epochs": "M", "non_finite": "N"}
+_STOPS = {
+    "damping_max": "D",
+    "max_epochs": "M",
+    "non_finite": "N",
+    "ftol": "F",
+    "xtol": "X",
+    "gtol": "G",
+}
 _SCIPY = (("scipy", "SciPy defaults"), ("scipy_exact", "MINPACK"))
 
 
@@ -246,7 +273,8 @@ def _header(meta: dict) -> list[str]:
         "- Problems: the 27 NIST StRD nonlinear least-squares problems "
         "(`tests/data/nist/`), both NIST starting points; each a float64 "
         "`keras.Model` whose weights are the parameters.",
-        '- Ours: `Trainer(model, loss="mse", damping=...)`, the other settings '
+        '- Ours: `Trainer(model, loss="mse", damping=...)` and `fit(..., '
+        "ftol=..., xtol=..., gtol=...)`, the other settings "
         f"at the engine's defaults, full batch, at most {meta['max_steps']} "
         "steps. *Steps* are LM steps (one Jacobian each), *attempts* the "
         "trial steps evaluated (one loss each); *step at 6 digits* is the "
@@ -292,14 +320,16 @@ def render(rows: list[dict], variants: list[str], meta: dict) -> str:
             f"| {_g(s['median_first_solved'])} | {s['max_steps_hit']} "
             f"| {s['seconds']:.0f} |"
         )
-    lines += ["", "Variants of ours (the damping strategy):", ""]
+    lines += ["", "Variants of ours (damping strategy and stopping):", ""]
     lines += [f"- `{name}`: {VARIANTS[name][0]}" for name in variants]
     lines += [
         "",
-        "Notes: the engine has no convergence test yet, so a converged fit ends "
-        "when lambda reaches its maximum through rejected attempts (stop D): "
-        "its last 2 to 4 steps are those rejections, the lower the floor the "
-        "more. *Step at 6 digits* does not count them (its median is over the "
+        "Notes: without convergence tests a converged fit ends when lambda "
+        "reaches its maximum through rejected attempts (stop D): its last 2 to "
+        "4 steps are those rejections; the tests (`Trainer.fit`'s `ftol`, "
+        "`xtol`, `gtol`, as in `scipy.optimize.least_squares`) end it at the "
+        "first step that meets one of them. *Step at 6 digits* does not count "
+        "them (its median is over the "
         "fits that reach 6 digits). Lanczos1's certified residual sum of "
         "squares (1.4e-25) is below what float64 residuals of data of order 1 "
         "resolve, so its standard deviations (proportional to its square root) "
@@ -310,8 +340,9 @@ def render(rows: list[dict], variants: list[str], meta: dict) -> str:
         "## Per problem",
         "",
         "SciPy: digits / nfev (njev). Ours: digits, sd digits / steps (step at 6 "
-        "digits) and the stop reason: D damping at its maximum, M the maximum "
-        "number of steps, N a non-finite loss.",
+        "digits) and the stop reason: F, X, G the convergence tests ftol, xtol, "
+        "gtol, D damping at its maximum, M the maximum number of steps, N a "
+        "non-finite loss.",
         "",
     ]
     header = ["Problem", "Level", "Start"] + [label for _, label in _SCIPY]
@@ -377,7 +408,6 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import scipy
 
-    nist.use_float64()
     rows = []
     for name in names:
         problem = nist.load(name)
@@ -390,8 +420,9 @@ def main(argv: list[str] | None = None) -> int:
                 "scipy_exact": run_scipy(problem, start, exact_jacobian=True),
             }
             for variant in variants:
+                _, damping, fit_options = VARIANTS[variant]
                 row[variant] = run_ours(
-                    problem, start, VARIANTS[variant][1](), args.max_steps
+                    problem, start, damping(), args.max_steps, fit_options
                 )
             rows.append(row)
             brief = ", ".join(

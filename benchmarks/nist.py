@@ -18,10 +18,9 @@ the same expression:
   the problem's parameters ``b`` (one float64 vector), held by a
   ``NistParameters`` layer (:func:`parameters_layer`).
 
-The engine casts the inputs of models it cannot write in closed form to the
-model's ``input_dtype``, which follows Keras' global dtype policy (float32 by
-default): callers run :func:`use_float64` before building the models so that
-nothing is computed in float32.
+The models are float64 by their own declarations (``keras.Input(dtype=
+"float64")``, a float64 layer and weight): the engine casts inputs to the
+dtype the model declares, so no global ``floatx`` setting is needed.
 """
 
 from __future__ import annotations
@@ -45,7 +44,6 @@ __all__ = [
     "log_relative_error",
     "keras_model",
     "parameters_layer",
-    "use_float64",
 ]
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "tests" / "data" / "nist"
@@ -355,18 +353,6 @@ def log_relative_error(estimate, certified) -> float:
 
 
 # -- Keras ----------------------------------------------------------------------------
-def use_float64() -> None:
-    """Set Keras' ``floatx`` and global dtype policy to float64.
-
-    Keras fixes its global dtype policy from ``floatx`` the first time the
-    policy is read, so both are set.
-    """
-    import keras
-
-    keras.config.set_floatx("float64")
-    keras.config.set_dtype_policy("float64")
-
-
 @functools.cache
 def parameters_layer() -> type:
     """The Keras layer class ``NistParameters`` (Keras imported on first use)."""

@@ -105,10 +105,10 @@ Benchmarks
 """
 
 
-def _benchmarks_source():
-    present = [name for name in BENCHMARK_FILES if (DOCS / name).is_file()]
+def _benchmarks_source(files=BENCHMARK_FILES, placeholder=BENCHMARKS_PLACEHOLDER):
+    present = [name for name in files if (DOCS / name).is_file()]
     if not present:
-        return BENCHMARKS_PLACEHOLDER
+        return placeholder
     if HAVE_MYST:
         return "\n".join(
             f".. include:: {name}\n   :parser: myst_parser.sphinx_\n"
@@ -120,13 +120,26 @@ def _benchmarks_source():
     return "\n".join(parts)
 
 
+# The custom-models page shows the NIST table the same way.
+NIST_MARKER = ".. nist-results"
+NIST_PLACEHOLDER = (
+    "No NIST table in this build: run ``python -m benchmarks.bench_nist`` to "
+    "produce ``docs/benchmarks_nist.md``.\n"
+)
+
+
 def _insert_benchmarks(app, docname, source):
     if docname == "benchmarks":
         source[0] = source[0].replace(BENCHMARKS_MARKER, _benchmarks_source())
+    elif docname == "custom_models":
+        nist = _benchmarks_source(["benchmarks_nist.md"], NIST_PLACEHOLDER)
+        if not HAVE_MYST:  # drop the page title literalinclude adds
+            nist = nist.split("\n", 4)[-1]
+        source[0] = source[0].replace(NIST_MARKER, nist)
 
 
 def _always_reread_benchmarks(app, env, added, changed, removed):
-    return ["benchmarks"] if "benchmarks" in env.found_docs else []
+    return [name for name in ("benchmarks", "custom_models") if name in env.found_docs]
 
 
 def setup(app):

@@ -5,14 +5,10 @@ import warnings
 import keras
 import numpy as np
 import pytest
-from _float64 import float64  # noqa: F401 (the fixture, used by pytestmark)
 from scipy.optimize import OptimizeWarning, curve_fit
 
 from sklearn_lm.engine import Trainer
 from sklearn_lm.engine.covariance import CovarianceWarning, parameter_covariance
-
-# Every model here is float64 (see tests/_float64.py).
-pytestmark = pytest.mark.usefixtures("float64")
 
 
 class Formula(keras.layers.Layer):
@@ -120,7 +116,10 @@ def test_logistic_regression_is_the_inverse_fisher_information():
     x = rng.standard_normal((200, 2))
     y = (x @ [1.0, -2.0] + 0.3 > rng.logistic(size=200)).astype(np.float64)
     model = keras.Sequential(
-        [keras.Input((2,)), keras.layers.Dense(1, "sigmoid", dtype="float64")]
+        [
+            keras.Input((2,), dtype="float64"),
+            keras.layers.Dense(1, "sigmoid", dtype="float64"),
+        ]
     )
     model.set_weights([np.array([[0.8], [-1.5]]), np.array([0.2])])
     cov = parameter_covariance(Trainer(model, "binary_crossentropy").fn,

@@ -276,7 +276,8 @@ def test_damping_max_is_a_stopping_reason():
     x = np.zeros((10, 2))
     y = RNG.standard_normal((10, 2))
     trainer = Trainer(model, "mse", _Singular(initial=1.0, max_value=100.0))
-    history = trainer.fit(x, y, epochs=5)
+    # The convergence tests off: they would end this fit first.
+    history = trainer.fit(x, y, epochs=5, ftol=None, xtol=None, gtol=None)
     assert history.stop_reason == "damping_max"
     assert "maximum" in history.message
     assert trainer.damping_value == 100.0

@@ -14,6 +14,10 @@ from sklearn_lm.engine.stopping import NoImprovement
 RNG = np.random.default_rng(0)
 
 
+#: Trainer.fit's convergence tests off, for tests of the other rules.
+NO_CONVERGENCE_TESTS = {"ftol": None, "xtol": None, "gtol": None}
+
+
 def _linear(n_in, dtype="float64"):
     return keras.Sequential(
         [keras.Input((n_in,), dtype=dtype), keras.layers.Dense(1, dtype=dtype)]
@@ -88,7 +92,10 @@ def test_no_improvement_after_exactly_patience_epochs():
     strategy = damping.Standard(initial=1e-10, min_value=1e-12, max_value=1e60)
     for patience in (1, 3):
         trainer = Trainer(_linear(3), "mse", strategy)
-        history = trainer.fit(x, y, epochs=20, tol=1e-10, patience=patience)
+        # The convergence tests off: ftol would end the fit at epoch 2.
+        history = trainer.fit(
+            x, y, epochs=20, tol=1e-10, patience=patience, **NO_CONVERGENCE_TESTS
+        )
         assert history.stop_reason is Status.NO_IMPROVEMENT
         assert history.stop_reason.converged
         assert len(history.epoch) == 1 + patience
@@ -97,7 +104,7 @@ def test_no_improvement_after_exactly_patience_epochs():
         )
     # With tol=0 an unchanged loss counts as an improvement: all epochs run.
     history = Trainer(_linear(3), "mse", strategy).fit(
-        x, y, epochs=6, tol=0.0, patience=1
+        x, y, epochs=6, tol=0.0, patience=1, **NO_CONVERGENCE_TESTS
     )
     assert history.stop_reason is Status.MAX_EPOCHS
     assert len(history.epoch) == 6
@@ -210,7 +217,9 @@ def test_damping_at_its_maximum_stops(batch_size):
     trainer = Trainer(model, "mse", _Singular(initial=1.0, max_value=100.0))
     x = np.zeros((10, 2))
     y = RNG.standard_normal((10, 2))
-    history = trainer.fit(x, y, epochs=5, batch_size=batch_size, shuffle=False)
+    history = trainer.fit(
+        x, y, epochs=5, batch_size=batch_size, shuffle=False, **NO_CONVERGENCE_TESTS
+    )
     assert history.stop_reason is Status.DAMPING_MAX and history.stop_reason.converged
     assert trainer.damping_value == 100.0
 

@@ -23,6 +23,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 from . import damping, losses  # noqa: E402
 from . import history as _history  # noqa: E402
 from .config import StepConfig  # noqa: E402
+from .covariance import ParameterCovariance, parameter_covariance  # noqa: E402
 from .dense_chain import model_function  # noqa: E402
 from .history import TrainingHistory  # noqa: E402
 from .keras_model import LMModel  # noqa: E402
@@ -35,6 +36,8 @@ __all__ = [
     "TrainingHistory",
     "Status",
     "StepConfig",
+    "ParameterCovariance",
+    "parameter_covariance",
     "losses",
     "damping",
     "model_function",

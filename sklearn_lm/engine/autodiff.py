@@ -10,6 +10,8 @@ whole-batch ``tape.jacobian``.
 
 from __future__ import annotations
 
+import inspect
+
 import keras
 import tensorflow as tf
 
@@ -24,7 +26,10 @@ class AutodiffFunction(ModelFunction):
     Parameters
     ----------
     model : keras.Model
-        A built model with a single input and a single output tensor.
+        A built model with a single input and a single output tensor
+        (functional, ``Sequential`` or subclassed). Inputs are cast to
+        :attr:`~sklearn_lm.engine.functions.ModelFunction.input_dtype`, the
+        dtype the model declares for its input.
     mode : {"auto", "reverse", "forward"}, default="auto"
         ``"auto"`` picks forward mode when the model has fewer weights than
         outputs per sample, reverse mode otherwise.
@@ -44,19 +49,22 @@ class AutodiffFunction(ModelFunction):
         if mode == "auto":
             mode = "forward" if self.n_params < self.n_outputs else "reverse"
         self.mode = mode
+        # A subclassed model's call may not take ``training``.
+        takes_training = "training" in inspect.signature(model.call).parameters
+        self._call_options = {"training": False} if takes_training else {}
 
     def _call(self, w, x):
         non_trainable = [v.value for v in self.model.non_trainable_variables]
         out, _ = self.model.stateless_call(
-            self.unflatten(w), non_trainable, x, training=False
+            self.unflatten(w), non_trainable, x, **self._call_options
         )
         return tf.reshape(out, [-1, self.n_outputs])
 
     def outputs(self, w, x):
-        return self._call(w, tf.cast(x, self.model.input_dtype))
+        return self._call(w, tf.cast(x, self.input_dtype))
 
     def outputs_and_jacobian(self, w, x):
-        x = tf.cast(x, self.model.input_dtype)
+        x = tf.cast(x, self.input_dtype)
         z = self._call(w, x)
         if self.mode == "forward":
             basis = tf.eye(self.n_params, dtype=w.dtype)

@@ -164,6 +164,7 @@ class CGSystem(System):
 
         if damping_module.uses_curvature_diagonal(damping):
             h_diag = products.diagonal() / norm + (0.0 if penalty is None else penalty)
+            self.curvature_diagonal = h_diag
             self.diagonal = damping.diagonal(h_diag)
         else:  # d = 1: the diagonal of H is not needed (nor traced)
             self.diagonal = tf.ones([rows.n_params], _F64)

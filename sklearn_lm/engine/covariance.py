@@ -200,10 +200,10 @@ def parameter_covariance(
 
 
 def _prepare(fn, loss, x, y, sample_weight):
-    """Tensors ``x`` (float inputs in the model's dtype), ``y``, ``sw (N,)``."""
+    """Tensors ``x`` (float inputs in the model's input dtype), ``y``, ``sw (N,)``."""
     x = tf.convert_to_tensor(x)
-    if x.dtype.is_floating and x.dtype != fn.dtype:
-        x = tf.cast(x, fn.dtype)
+    if x.dtype.is_floating and x.dtype != fn.input_dtype:
+        x = tf.cast(x, fn.input_dtype)
     y = loss.prepare_targets(y)
     if not loss.sparse_targets and y.shape.rank == 1:
         y = tf.reshape(y, [-1, 1])

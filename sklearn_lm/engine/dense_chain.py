@@ -23,9 +23,10 @@ import tensorflow as tf
 
 from .activations import ACTIVATIONS, ALIASES, activation_name
 from .autodiff import AutodiffFunction
-from .functions import Capabilities, ModelFunction, _has_outputs
+from .functions import Capabilities, ModelFunction
 from .layerwise import LayerwiseProducts
 from .products import transposed_product
+from .signature import _has_outputs
 
 __all__ = ["DenseChain", "model_function"]
 

@@ -33,6 +33,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from .signature import model_signature
+
 try:  # the class of a plain (not distributed) TensorFlow variable
     from tensorflow.python.ops.resource_variable_ops import (
         ResourceVariable as _RESOURCE_VARIABLE,
@@ -104,19 +106,21 @@ class ModelFunction:
         self.sizes = [int(np.prod(s, dtype=np.int64)) for s in self.shapes]
         self.n_params = int(sum(self.sizes))
         self.dtype = tf.as_dtype(self.variables[0].dtype)
-        self.n_outputs = (
-            int(np.prod(model.outputs[0].shape[1:])) if _has_outputs(model) else 0
-        )
+        self._input_dtype, self.n_outputs = model_signature(model)
         self.key = None
 
     @property
     def input_dtype(self) -> tf.DType:
         """The dtype inputs are cast to before they are evaluated.
 
-        Here the dtype of the model's input; a closed form evaluates in the
-        model's dtype.
+        Here the dtype the model declares for its input
+        (:func:`~sklearn_lm.engine.signature.model_signature`):
+        ``keras.Input(dtype=...)`` of a functional model, never Keras'
+        global dtype policy, so a float64 model keeps float64 inputs
+        whatever ``floatx`` is. A closed form evaluates in
+        the model's dtype.
         """
-        return tf.as_dtype(self.model.inputs[0].dtype)
+        return self._input_dtype
 
     # -- weights <-> variables -------------------------------------------------
     def get_weights(self) -> tf.Tensor:
@@ -382,10 +386,3 @@ class ModelFunction:
             f"{type(self).__name__} does not implement {method}(): {reason}. "
             f"Received: capabilities={self.capabilities}"
         )
-
-
-def _has_outputs(model) -> bool:
-    try:
-        return bool(model.outputs)
-    except (AttributeError, ValueError):
-        return False

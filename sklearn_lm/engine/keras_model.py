@@ -7,10 +7,12 @@ from typing import Any
 import keras
 import tensorflow as tf
 
+from . import covariance
 from . import damping as damping_module
 from . import losses as losses_module
 from .config import StepConfig
 from .dense_chain import model_function
+from .signature import model_signature
 from .status import Status, from_graph_code
 from .step import LMStep
 
@@ -56,7 +58,14 @@ class LMModel(keras.Model):
     Parameters
     ----------
     model : keras.Model
-        A built model with one input and one output.
+        A built model with one input and one output, as for
+        :class:`~sklearn_lm.engine.Trainer` (several inputs or outputs raise
+        ``ValueError``). Keras' ``fit`` casts NumPy float arrays to
+        ``keras.config.floatx()``: to train a float64 model on float64 data
+        without changing ``floatx``, pass a ``tf.data.Dataset`` of float64
+        tensors (or use :class:`~sklearn_lm.engine.Trainer`). The
+        convergence tests of ``Trainer.fit`` (``ftol``, ``xtol``, ``gtol``)
+        are not applied here.
     **kwargs
         Passed to ``keras.Model``.
 
@@ -88,6 +97,7 @@ class LMModel(keras.Model):
 
     def __init__(self, model: keras.Model, **kwargs: Any):
         super().__init__(**kwargs)
+        model_signature(model)  # one input and one output, or ValueError
         self.network = model
         self._lm = None
         self._fit_status: Status | None = None
@@ -164,9 +174,8 @@ class LMModel(keras.Model):
         return from_graph_code(self._stop_code.numpy())
 
     def _prepare(self, x, y, sample_weight):
-        # Closed forms evaluate in the model's dtype; other models cast
-        # their inputs themselves (Keras' input layers).
-        x = tf.cast(x, self._fn.dtype) if self._fn.capabilities.closed_form else x
+        # In the dtype the model declares for its input (ModelFunction).
+        x = tf.cast(x, self._fn.input_dtype)
         y = self.lm_loss.prepare_targets(y)
         if not self.lm_loss.sparse_targets and y.shape.rank == 1:
             y = y[:, None]
@@ -176,6 +185,18 @@ class LMModel(keras.Model):
         else:
             sw = tf.reshape(tf.cast(sample_weight, tf.float64), [-1])
         return x, y, sw
+
+    def parameter_covariance(
+        self, x, y, sample_weight=None, *, absolute_sigma: bool = False
+    ) -> covariance.ParameterCovariance:
+        """Covariance of the weights (after :meth:`compile`); see
+        :meth:`Trainer.parameter_covariance
+        <sklearn_lm.engine.Trainer.parameter_covariance>`."""
+        if self._lm is None:
+            raise RuntimeError("Call LMModel.compile(...) before parameter_covariance.")
+        return covariance.parameter_covariance(
+            self._fn, self.lm_loss, x, y, sample_weight, absolute_sigma=absolute_sigma
+        )
 
     def train_step(self, data):
         if self._lm is None:

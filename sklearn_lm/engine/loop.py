@@ -14,8 +14,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from . import covariance, data
 from . import damping as damping_module
-from . import data
 from . import history as history_module
 from . import losses as losses_module
 from .compile import CompiledStep, batch_layout, compiled_step
@@ -39,8 +39,15 @@ class Trainer(EpochLoop):
     Parameters
     ----------
     model : keras.Model
-        A built model (its weights exist) with one input and one output.
-        Its weights are updated in place.
+        A built model (its weights exist) with one input and one output
+        tensor: functional, ``Sequential`` or subclassed (see
+        :func:`~sklearn_lm.engine.signature.model_signature`). Its weights
+        are updated in place. Inputs are cast to the dtype the model
+        declares for its input (``keras.Input(dtype=...)``; for a subclassed
+        model, its own dtype policy), never to Keras' global ``floatx``: a
+        float64 model keeps float64 data at full precision, and float64 data
+        given to a float32 model is cast to float32. A model with several
+        inputs or outputs raises ``ValueError``.
     loss : str or losses.Loss, default="mse"
         See :func:`sklearn_lm.engine.losses.get`.
     damping : str or damping.Damping, default="standard"
@@ -265,15 +272,53 @@ class Trainer(EpochLoop):
             value -= l2 * float(np.sum(self.fn.penalty_mask() * w * w))
         return value
 
+    def parameter_covariance(
+        self, x, y, sample_weight=None, *, absolute_sigma: bool = False
+    ) -> covariance.ParameterCovariance:
+        r"""Covariance of the weights at their current values, as ``curve_fit``.
+
+        ``sigma^2 (J^T W J)^{-1}`` with ``sigma^2 = SSR / (m - n)`` for ``m``
+        residuals and ``n`` weights (1 with ``absolute_sigma``, when the
+        sample weights are ``1 / sigma_i^2``), and per-weight standard errors
+        ``sqrt(diag)``; all ``inf`` with a
+        :class:`~sklearn_lm.engine.covariance.CovarianceWarning` when
+        ``J^T W J`` is singular. See
+        :func:`~sklearn_lm.engine.covariance.parameter_covariance`.
+
+        Parameters
+        ----------
+        x, y : array-like
+            The data the weights were fitted on.
+        sample_weight : array-like of shape (n_samples,), optional
+        absolute_sigma : bool, default=False
+
+        Returns
+        -------
+        ParameterCovariance
+            ``covariance``, ``standard_errors``, ``sigma2``, ``ssr``, ``dof``.
+        """
+        return covariance.parameter_covariance(
+            self.fn,
+            self.loss,
+            x,
+            y,
+            sample_weight,
+            absolute_sigma=absolute_sigma,
+            chunk_size=self.config.chunk_size,
+        )
+
     # -- the steps of an epoch (for EpochLoop.fit) ---------------------------------
     def _steps(self, batches, w, on_step=None, batch_rows=None):
-        """Run compiled steps over ``batches``: ``(w, losses, attempts, status)``.
+        """Run compiled steps over ``batches``: ``(w, losses, attempts, status, last)``
+
+        with ``last`` the last step's
+        :class:`~sklearn_lm.engine.search.StepResult`.
 
         ``w`` None: the model's variables hold the weights and every step
         updates them (``w`` stays None). ``on_step(index, logs)`` gets each
         step's logs (:meth:`train_step`'s).
         """
-        losses, attempts = [], []
+        losses, attempts, res = [], [], None
         handles = self.fn.variable_handles() if w is None else None
         for index, (xb, yb, swb) in enumerate(batches):
             if handles is None:
@@ -287,8 +332,8 @@ class Trainer(EpochLoop):
                 on_step(index, self._step_logs(res))
             status = from_graph_code(res.stop)
             if status is not None:
-                return w, losses, attempts, status
-        return w, losses, attempts, None
+                return w, losses, attempts, status, res
+        return w, losses, attempts, None, res
 
     def _array_epoch(self, x, y, sw, size, shuffle, rng, w, on_step=None):
         """One epoch of mini-batches, compiled as a single graph; with
@@ -314,4 +359,4 @@ class Trainer(EpochLoop):
             tf.constant(size, tf.int32),
         )
         status = from_graph_code(stop)
-        return w, losses.numpy().tolist(), attempts.numpy().tolist(), status
+        return w, losses.numpy().tolist(), attempts.numpy().tolist(), status, None

@@ -33,6 +33,29 @@ the inverse radius.
 Whether training should stop after the step is decided here, by
 :func:`stop_code`: an index into
 :data:`~sklearn_lm.engine.status.GRAPH_CODES`.
+
+The step also returns, as a few float64 scalars, what the convergence tests
+of :class:`~sklearn_lm.engine.stopping.ConvergenceTests` read (as MINPACK,
+from the *last* attempt, accepted or not): its actual and predicted relative
+reductions of the objective ``L`` (``L_0`` before the step),
+
+.. math::
+
+    a = \frac{L_0 - L(w_{trial})}{L_0}, \qquad
+    p = \frac{s\,(g^T m - \tfrac12 m^T H m)}{L_0},
+
+(``a = -1`` when ``L(w_trial)`` is not finite), the norm of its move
+``||w_{trial} - w||``, the norm of ``w`` and, at ``w``, the largest scaled
+gradient
+
+.. math::
+
+    \gamma = \max_j \frac{|g_j|}{\sqrt{H_{jj}\, L_0}},
+
+which for a least-squares loss without L2 term is MINPACK's largest
+``|cos|`` of the angle between a Jacobian column and the residual vector
+(``NaN`` where the system does not form ``diag(H)``: conjugate gradients
+with a damping that does not use it).
 """
 
 from __future__ import annotations
@@ -45,7 +68,7 @@ import tensorflow as tf
 from .status import GRAPH_CODES, Status
 from .system import System
 
-__all__ = ["Search", "StepResult", "stop_code"]
+__all__ = ["Search", "StepResult", "gradient_cosine", "stop_code"]
 
 _F64 = tf.float64
 _NON_FINITE = GRAPH_CODES.index(Status.NON_FINITE)
@@ -71,6 +94,14 @@ class StepResult(NamedTuple):
         Objective before the step.
     stop : tf.Tensor
         :func:`stop_code` of the step, int32.
+    actual_reduction, predicted_reduction : tf.Tensor
+        ``a`` and ``p`` of the last attempt (module docstring), float64.
+    step_norm : tf.Tensor
+        ``||w_trial - w||`` of the last attempt, float64.
+    weight_norm : tf.Tensor
+        ``||w||``, float64.
+    gradient_cosine : tf.Tensor
+        ``gamma`` at ``w`` (module docstring), float64.
     """
 
     weights: tf.Tensor
@@ -81,6 +112,11 @@ class StepResult(NamedTuple):
     accepted: tf.Tensor
     initial_loss: tf.Tensor
     stop: tf.Tensor
+    actual_reduction: tf.Tensor
+    predicted_reduction: tf.Tensor
+    step_norm: tf.Tensor
+    weight_norm: tf.Tensor
+    gradient_cosine: tf.Tensor
 
 
 def stop_code(initial_loss, accepted, damping, max_damping) -> tf.Tensor:
@@ -195,13 +231,13 @@ class Search:
         w64 = tf.cast(w, _F64)
         lam_max = tf.constant(self.damping.max_value, _F64)
 
-        def cond(attempt, lam_, nu_, accepted, w_new, loss_new):
+        def cond(attempt, lam_, nu_, accepted, w_new, loss_new, last):
             return tf.logical_and(
                 tf.logical_and(tf.logical_not(accepted), attempt < self.max_attempts),
                 tf.logical_not(tf.logical_and(attempt > 0, lam_ >= lam_max)),
             )
 
-        def body(attempt, lam_, nu_, accepted, w_new, loss_new):
+        def body(attempt, lam_, nu_, accepted, w_new, loss_new, last):
             delta, ok, again = system.solve(lam_)
             move = lr * delta
             total = move
@@ -223,11 +259,57 @@ class Search:
             )
             w_next = tf.where(good, candidate, w)
             loss_next = tf.where(good, loss1, initial_loss)
-            return attempt + 1, lam_next, nu_next, good, w_next, loss_next
+            actual = tf.where(
+                tf.math.is_finite(loss1),
+                tf.math.divide_no_nan(initial_loss - loss1, initial_loss),
+                tf.constant(-1.0, _F64),
+            )
+            last = tf.stack(
+                [
+                    actual,
+                    tf.math.divide_no_nan(predicted, initial_loss),
+                    tf.norm(tf.cast(candidate, _F64) - w64),
+                ]
+            )
+            return attempt + 1, lam_next, nu_next, good, w_next, loss_next, last
 
-        init = (tf.constant(0), lam, nu, tf.constant(False), w, initial_loss)
-        attempts, lam, nu, accepted, w_new, loss_new = tf.while_loop(cond, body, init)
+        init = (
+            tf.constant(0),
+            lam,
+            nu,
+            tf.constant(False),
+            w,
+            initial_loss,
+            tf.fill([3], tf.constant(float("nan"), _F64)),
+        )
+        attempts, lam, nu, accepted, w_new, loss_new, last = tf.while_loop(
+            cond, body, init
+        )
         stop = stop_code(initial_loss, accepted, lam, lam_max)
         return StepResult(
-            w_new, lam, nu, loss_new, attempts, accepted, initial_loss, stop
+            w_new,
+            lam,
+            nu,
+            loss_new,
+            attempts,
+            accepted,
+            initial_loss,
+            stop,
+            last[0],
+            last[1],
+            last[2],
+            tf.norm(w64),
+            gradient_cosine(system, initial_loss),
         )
+
+
+def gradient_cosine(system: System, loss) -> tf.Tensor:
+    """``max_j |g_j| / sqrt(H_jj L)`` at the system's weights (module docstring).
+
+    ``NaN`` when the system has no ``diag(H)`` (``curvature_diagonal`` None);
+    0 for a zero loss, and columns with ``H_jj = 0`` count as 0.
+    """
+    if system.curvature_diagonal is None:
+        return tf.constant(float("nan"), _F64)
+    scale = tf.sqrt(system.curvature_diagonal * loss)
+    return tf.reduce_max(tf.math.divide_no_nan(tf.abs(system.gradient), scale))

@@ -41,6 +41,14 @@ class Status(str, enum.Enum):
     DAMPING_MAX = "damping_max"
     #: The loss at the current weights is not finite.
     NON_FINITE = "non_finite"
+    #: The relative reduction of the loss, actual and predicted, is at most
+    #: ``ftol`` (:class:`~sklearn_lm.engine.stopping.ConvergenceTests`).
+    FTOL = "ftol"
+    #: The step is at most ``xtol (xtol + ||w||)``.
+    XTOL = "xtol"
+    #: The largest cosine between a Jacobian column and the residuals (the
+    #: scaled gradient) is at most ``gtol``.
+    GTOL = "gtol"
     #: A callback asked to stop.
     CALLBACK = "callback"
     #: The time budget of the fit ran out.
@@ -72,6 +80,15 @@ _MESSAGES = {
         "Gauss-Newton direction lowers the loss any more"
     ),
     Status.NON_FINITE: "the loss is not finite at the current weights",
+    Status.FTOL: (
+        "converged: the actual and predicted relative reductions of the loss "
+        "are at most ftol"
+    ),
+    Status.XTOL: "converged: the step is at most xtol * (xtol + ||w||)",
+    Status.GTOL: (
+        "converged: the largest cosine between a Jacobian column and the "
+        "residuals is at most gtol"
+    ),
     Status.CALLBACK: "a callback asked to stop",
     Status.TIME_LIMIT: "the time budget ran out",
 }

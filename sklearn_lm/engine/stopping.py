@@ -6,15 +6,20 @@ written, the model holding its weights) the rules are checked in this order,
 and the first that fires ends training:
 
 1. :attr:`~Status.NON_FINITE`: a step met a non-finite loss;
-2. :attr:`~Status.NO_IMPROVEMENT`: the monitored quantity did not improve
+2. :attr:`~Status.FTOL`, :attr:`~Status.XTOL`, :attr:`~Status.GTOL`: the
+   convergence tests of ``scipy.optimize.least_squares`` on the epoch's step
+   (:class:`ConvergenceTests`), for full-batch epochs over arrays only: a
+   mini-batch step sees one batch, so its reductions say nothing of the
+   whole objective, and mini-batch epochs do not apply them;
+3. :attr:`~Status.NO_IMPROVEMENT`: the monitored quantity did not improve
    for ``patience`` epochs (:class:`NoImprovement`);
-3. :attr:`~Status.DAMPING_MAX`: a step was rejected with lambda at its
+4. :attr:`~Status.DAMPING_MAX`: a step was rejected with lambda at its
    maximum;
-4. :attr:`~Status.CALLBACK`: a callback returned ``True``;
-5. :attr:`~Status.TIME_LIMIT`: ``time_limit`` seconds have passed since the
+5. :attr:`~Status.CALLBACK`: a callback returned ``True``;
+6. :attr:`~Status.TIME_LIMIT`: ``time_limit`` seconds have passed since the
    fit started.
 
-Rules 1 and 3 come from the steps themselves (the ``stop`` code of every
+Rules 1 and 4 come from the steps themselves (the ``stop`` code of every
 step, decided by :func:`sklearn_lm.engine.search.stop_code`, an index into
 :data:`~sklearn_lm.engine.status.GRAPH_CODES`). When none fires
 after the last requested epoch, the status is :attr:`~Status.MAX_EPOCHS`.
@@ -37,7 +42,14 @@ import numpy as np
 from .config import check_number
 from .status import Status
 
-__all__ = ["EpochEnd", "NoImprovement", "StoppingRule", "StoppingRules"]
+__all__ = [
+    "ConvergenceTests",
+    "EpochEnd",
+    "NoImprovement",
+    "StepMeasures",
+    "StoppingRule",
+    "StoppingRules",
+]
 
 Callback = Callable[[int, dict], Any]
 
@@ -141,6 +153,82 @@ class NoImprovement:
         return self.patience is not None and self.count >= self.patience
 
 
+class StepMeasures(NamedTuple):
+    """What the convergence tests read from a step, as floats.
+
+    The fields of the same names of
+    :class:`~sklearn_lm.engine.search.StepResult` (see
+    :mod:`sklearn_lm.engine.search` for their definitions).
+    """
+
+    actual_reduction: float
+    predicted_reduction: float
+    step_norm: float
+    weight_norm: float
+    gradient_cosine: float
+
+    @classmethod
+    def of(cls, result) -> StepMeasures:
+        """The measures of a :class:`~sklearn_lm.engine.search.StepResult`."""
+        return cls(*(float(getattr(result, name)) for name in cls._fields))
+
+
+class ConvergenceTests:
+    """MINPACK's convergence tests, as ``scipy.optimize.least_squares`` has them.
+
+    For the last attempt of a full-batch step, with ``a`` and ``p`` its
+    actual and predicted relative reductions of the objective, ``dw`` its
+    move, ``w`` the weights before it and ``gamma`` the largest scaled
+    gradient at ``w`` (:mod:`sklearn_lm.engine.search`):
+
+    * :attr:`Status.FTOL` when ``|a| <= ftol``, ``p <= ftol`` and
+      ``a <= 2 p`` (the relative reduction of the cost is below ``ftol``,
+      and the quadratic model agrees with it);
+    * :attr:`Status.XTOL` when ``||dw|| <= xtol (xtol + ||w||)``;
+    * :attr:`Status.GTOL` when ``gamma <= gtol``. For a least-squares loss
+      without L2 term ``gamma`` is MINPACK's largest ``|cos|`` of the angle
+      between a Jacobian column and the residual vector; otherwise it is the
+      gradient scaled by the curvature and the loss,
+      ``max_j |g_j| / sqrt(H_jj L)``.
+
+    MINPACK's ``xtol`` compares the trust-region radius rather than the step
+    with ``||w||``; LM's step is that radius once ``lambda`` is large. A
+    tolerance of ``None`` (or 0 for ``ftol`` and ``xtol``) turns its test
+    off.
+
+    Parameters
+    ----------
+    ftol, xtol, gtol : float or None
+    """
+
+    def __init__(
+        self,
+        ftol: float | None = None,
+        xtol: float | None = None,
+        gtol: float | None = None,
+    ):
+        self.ftol = None if ftol is None else check_number("ftol", ftol, 0)
+        self.xtol = None if xtol is None else check_number("xtol", xtol, 0)
+        self.gtol = None if gtol is None else check_number("gtol", gtol, 0)
+
+    def check(self, m: StepMeasures | None) -> Status | None:
+        """The status of the first test that fires (in the order above), or None."""
+        if m is None:
+            return None
+        if (
+            self.ftol
+            and abs(m.actual_reduction) <= self.ftol
+            and m.predicted_reduction <= self.ftol
+            and m.actual_reduction <= 2.0 * m.predicted_reduction
+        ):
+            return Status.FTOL
+        if self.xtol and m.step_norm <= self.xtol * (self.xtol + m.weight_norm):
+            return Status.XTOL
+        if self.gtol is not None and m.gradient_cosine <= self.gtol:
+            return Status.GTOL
+        return None
+
+
 class StoppingRules:
     """The stopping rules of one fit, checked after every epoch.
 
@@ -168,6 +256,9 @@ class StoppingRules:
         ``callback(epoch, logs)`` after each epoch; ``True`` stops training.
     rules : iterable of StoppingRule, optional
         More rules, checked after the built-in ones, in order.
+    convergence : ConvergenceTests, optional
+        The convergence tests, applied to the epochs whose step measures are
+        given (full-batch epochs); by default none.
     """
 
     def __init__(
@@ -180,7 +271,9 @@ class StoppingRules:
         time_limit: float | None = None,
         callbacks: Iterable[Callback] | None = None,
         rules: Iterable[StoppingRule] | None = None,
+        convergence: ConvergenceTests | None = None,
     ):
+        self.convergence = convergence or ConvergenceTests()
         if tol is not None:
             tol = check_number("tol", tol, 0)
         if patience is not None:
@@ -228,6 +321,7 @@ class StoppingRules:
         position: int,
         logs: dict[str, Any],
         step: Status | None,
+        measures: StepMeasures | None = None,
     ) -> Status | None:
         """Why training stops after this epoch, or ``None`` to go on.
 
@@ -244,6 +338,8 @@ class StoppingRules:
             validation), given to callbacks.
         step : Status or None
             What the epoch's steps reported (their ``stop`` codes).
+        measures : StepMeasures, optional
+            The epoch's step, for the convergence tests (full-batch epochs).
         """
         if self.validation is None:
             value = -logs["loss"]
@@ -252,8 +348,10 @@ class StoppingRules:
         if self.monitor.update(value, position) and self.restore_best:
             self._best_weights = [np.array(w, copy=True) for w in model.get_weights()]
         asked = [bool(callback(epoch, logs)) for callback in self.callbacks]
+        converged = self.convergence.check(measures)
         fired = (
             (step is Status.NON_FINITE, Status.NON_FINITE),
+            (converged is not None, converged),
             (self.monitor.fired, Status.NO_IMPROVEMENT),
             (step is Status.DAMPING_MAX, Status.DAMPING_MAX),
             (any(asked), Status.CALLBACK),

@@ -125,10 +125,14 @@ class System:
         float64.
     gradient : tf.Tensor
         ``g`` ``(n,)``, float64, the L2 term included.
+    curvature_diagonal : tf.Tensor or None
+        ``diag(H)`` ``(n,)``, float64, where the system forms it (for the
+        convergence test on the gradient), else ``None``.
     """
 
     data_loss: tf.Tensor
     gradient: tf.Tensor
+    curvature_diagonal: tf.Tensor | None = None
 
     def solve(self, lam):
         """Solve ``(H + lam diag(d)) delta = g``.
@@ -186,7 +190,8 @@ class NormalSystem(System):
             g = g + penalty * tf.cast(w, _F64)
         self.hessian = h
         self.gradient = g
-        self.diagonal = damping.diagonal(tf.linalg.diag_part(h))
+        self.curvature_diagonal = tf.linalg.diag_part(h)
+        self.diagonal = damping.diagonal(self.curvature_diagonal)
         self.data_loss = loss_sum / norm
         self._rhs = rhs
         self._norm = norm
@@ -220,7 +225,8 @@ class GramSystem(System):
         self.jacobian = jac
         self.residuals = e
         self.gradient = tf.linalg.matvec(jac, e, transpose_a=True) / norm
-        self.diagonal = damping.diagonal(tf.reduce_sum(tf.square(jac), axis=0) / norm)
+        self.curvature_diagonal = tf.reduce_sum(tf.square(jac), axis=0) / norm
+        self.diagonal = damping.diagonal(self.curvature_diagonal)
         self.data_loss = loss_sum / norm
         self._second_order = lambda v: rows.second_order_rows(w, v, x, y, sw, state)
         self._norm = norm

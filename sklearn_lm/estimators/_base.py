@@ -334,7 +334,9 @@ class BaseLM(BaseEstimator, ABC):
         ``tol`` and ``n_iter_no_change`` are the no-improvement rule, off for
         :meth:`partial_fit` and for ``n_iter_no_change=np.inf``. With early
         stopping the engine scores the validation set after each epoch and
-        restores the weights of the best-scoring one.
+        restores the weights of the best-scoring one. The engine's
+        convergence tests (``ftol``, ``xtol``, ``gtol``) are off: the
+        estimators stop by these rules and by lambda at its maximum.
         """
         patience = self._patience(full_batch=self._batch_size(n_train) is None)
         rule = not incremental and patience != np.inf
@@ -345,6 +347,9 @@ class BaseLM(BaseEstimator, ABC):
             if validation is None
             else functools.partial(self._validation_score, validation),
             "restore_best": True,
+            "ftol": None,
+            "xtol": None,
+            "gtol": None,
         }
 
     def _fit(self, X, y, sample_weight=None, *, incremental=False, classes=None):
