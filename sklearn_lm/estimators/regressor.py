@@ -250,6 +250,10 @@ class LMRegressor(RegressorMixin, BaseLM):
         ``history_.history`` the training ``"loss"``, ``"damping"``
         (``lambda``), ``"attempts"`` per step, ``"time"`` (wall seconds)
         and, with ``early_stopping``, ``"validation_score"`` (:math:`R^2`);
+        with ``bayesian=True`` also ``"alpha"``, ``"beta"``,
+        ``"noise_variance"``, ``"gamma"`` and ``"log_evidence"`` (in the
+        standardised target units of ``model_``: the final
+        ``noise_variance_`` is ``s**2`` times the last ``"noise_variance"``);
         ``history_.best_epoch`` (the epoch with the best validation score,
         else the lowest loss), ``history_.stop_reason`` (as
         ``stop_reason_``) and ``history_.message`` (why it stopped, in
