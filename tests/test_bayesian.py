@@ -5,6 +5,7 @@ linear model), NumPy implementations of the formulas with Jacobians by
 central differences, and the refusals of what is not supported yet.
 """
 
+import pickle
 import warnings
 
 import keras
@@ -32,16 +33,23 @@ def _bayesian_regressor(**params):
     return LMRegressor(**{**options, **params, "random_state": 0})
 
 
-def test_linear_model_matches_bayesian_ridge():
+@pytest.mark.parametrize("weighted", [False, True])
+def test_linear_model_matches_bayesian_ridge(weighted):
     # hidden=() with an unpenalised intercept: the fixed point of the same
     # equations as BayesianRidge without hyperpriors. Its lambda_ is the
     # precision of the coefficients (ours alpha_ / s**2 in original units),
-    # its alpha_ the noise precision (ours 1 / noise_variance_).
+    # its alpha_ the noise precision (ours 1 / noise_variance_). Sample
+    # weights of mean 1 (the estimator rescales them to mean 1; BayesianRidge
+    # counts m = N residuals whatever the weights, as we do).
     X, y = _linear_data()
-    reg = _bayesian_regressor(hidden=()).fit(X, y)
+    sw = None
+    if weighted:
+        sw = np.random.default_rng(3).uniform(0.2, 1.8, size=len(y))
+        sw /= sw.mean()
+    reg = _bayesian_regressor(hidden=()).fit(X, y, sample_weight=sw)
     ref = BayesianRidge(
         alpha_1=0.0, alpha_2=0.0, lambda_1=0.0, lambda_2=0.0, tol=1e-12
-    ).fit(X, y)
+    ).fit(X, y, sample_weight=sw)
     s = reg._target_scaler.scale_[0]
     np.testing.assert_allclose(reg.alpha_ / s**2, ref.lambda_, rtol=1e-6)
     np.testing.assert_allclose(reg.noise_variance_, 1.0 / ref.alpha_, rtol=1e-6)
@@ -149,6 +157,21 @@ def test_predictive_gradient_matches_finite_differences():
     np.testing.assert_allclose(got, directional**2, rtol=1e-6, atol=1e-12)
 
 
+def test_several_outputs_and_pickling():
+    X, y = _linear_data()
+    Y = np.column_stack([y, 2 * y + 1])
+    reg = _bayesian_regressor(hidden=(3,), max_iter=50).fit(X, Y)
+    # One noise precision in standardised units: the second target is
+    # twice the first, so its noise variance is four times as large.
+    assert reg.noise_variance_.shape == (2,)
+    np.testing.assert_allclose(reg.noise_variance_[1], 4 * reg.noise_variance_[0])
+    y_pred, y_std = reg.predict(X[:4], return_std=True)
+    assert y_std.shape == y_pred.shape == (4, 2)
+    restored = pickle.loads(pickle.dumps(reg))
+    np.testing.assert_allclose(restored.predict(X[:4], return_std=True)[1], y_std)
+    assert np.isfinite(reg.log_evidence_) and 0 < reg.gamma_ < 3 * 4 + 4 * 2
+
+
 def test_std_without_bayesian_several_outputs():
     X, y = _linear_data()
     Y = np.column_stack([y, 2 * y + 1])
@@ -157,6 +180,9 @@ def test_std_without_bayesian_several_outputs():
     y_pred, y_std = reg.predict(X[:5], return_std=True)
     assert y_std.shape == y_pred.shape == (5, 2)
     assert np.all(np.isfinite(y_std)) and np.all(y_std > 0)
+    # The training data are not pickled: refused after unpickling.
+    with pytest.raises(ValueError, match="training data"):
+        pickle.loads(pickle.dumps(reg)).predict(X[:5], return_std=True)
 
 
 def test_std_singular_warns_inf():
@@ -220,3 +246,26 @@ def test_classifier_refuses():
     X, y = _linear_data(n=20)
     with pytest.raises(ValueError, match="not supported yet by LMClassifier"):
         LMClassifier(bayesian=True).fit(X, y > 3)
+
+
+def test_trainer_records_and_traces_once():
+    x = np.linspace(-1, 1, 40)[:, None]
+    y = np.sin(3 * x) + 0.05 * np.cos(40 * x)
+    trainer = Trainer(_model(), bayesian=True)
+    history = trainer.fit(x, y, epochs=6)
+    alphas = history.history["alpha"]
+    assert len(alphas) == 6 and len(set(alphas)) > 1  # re-estimated each epoch
+    state = trainer.bayesian
+    assert state.alpha == alphas[-1] and state.noise_variance == 1 / state.beta
+    assert np.isfinite(state.gamma) and np.isfinite(state.log_evidence)
+    # The L2 strength is a graph input: one trace for every epoch.
+    (compiled,) = [f for k, f in trainer._compiled.items() if k[0] != "bayesian"]
+    traced = compiled.step_variables.function.experimental_get_tracing_count()
+    assert traced == 1
+    # Steps without Bayesian regularization keep their signature.
+    plain = Trainer(_model())
+    plain.fit(x, y, epochs=1)
+    (compiled,) = plain._compiled.values()
+    specs = compiled.step.function.input_signature
+    assert len(specs) == 6
+    assert "alpha" not in plain.fit(x, y, epochs=1).history
