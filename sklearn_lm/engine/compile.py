@@ -161,16 +161,25 @@ def _compile(lm: LMStep, x_spec, y_spec) -> CompiledStep:
             tf.function(python_function, input_signature=signature, autograph=False)
         )
 
+    # Bayesian regularization: the L2 strength is one more (last) input of
+    # the step and the objective, and the first of step_variables.
+    extra = [s_spec] if lm.config.bayesian else []
+
     def step_variables(lam, nu, x, y, sw, *handles):
-        res = lm.step(fn.read_handles(handles), lam, nu, x, y, sw)
+        l2 = None
+        if extra:
+            l2, *handles = handles
+        res = lm.step(fn.read_handles(handles), lam, nu, x, y, sw, l2)
         # A rejected step returns the weights it read: writing them is a no-op.
         fn.write_handles(handles, res.weights)
         return res
 
     handle_specs = [tf.TensorSpec([], tf.resource)] * len(fn.variables)
     return CompiledStep(
-        step=function(lm.step, [w_spec, s_spec, s_spec, x_spec, y_spec, sw_spec]),
-        objective=function(lm.objective, [w_spec, x_spec, y_spec, sw_spec]),
+        step=function(
+            lm.step, [w_spec, s_spec, s_spec, x_spec, y_spec, sw_spec, *extra]
+        ),
+        objective=function(lm.objective, [w_spec, x_spec, y_spec, sw_spec, *extra]),
         epoch=function(
             lm.epoch,
             [
@@ -185,6 +194,7 @@ def _compile(lm: LMStep, x_spec, y_spec) -> CompiledStep:
             ],
         ),
         step_variables=function(
-            step_variables, [s_spec, s_spec, x_spec, y_spec, sw_spec, *handle_specs]
+            step_variables,
+            [s_spec, s_spec, x_spec, y_spec, sw_spec, *extra, *handle_specs],
         ),
     )

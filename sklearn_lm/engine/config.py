@@ -128,6 +128,16 @@ class StepConfig:
     cg_rtol : float, default=1e-3
         Conjugate gradients stop once the residual norm is at most this times
         the right-hand side's (``solver="cg"``).
+    bayesian : bool, default=False
+        Bayesian regularization (MacKay; Foresee and Hagan): the L2 strength
+        is no longer the constant ``l2`` but a graph input that
+        :class:`~sklearn_lm.engine.Trainer` re-estimates from the evidence
+        after every accepted step (:mod:`sklearn_lm.engine.bayesian`); ``l2``
+        is then not used (the first step's strength comes from the initial
+        hyperparameters). It needs the mean squared
+        error (``loss="mse"``), the direct solver and the normal form
+        (``form="auto"`` then means ``"normal"``); anything else raises
+        ``ValueError``. Steps without it are compiled exactly as before.
     """
 
     loss: Any = "mse"
@@ -143,6 +153,7 @@ class StepConfig:
     geodesic_ratio: float = 0.75
     cg_max_iter: int = 5
     cg_rtol: float = 1e-3
+    bayesian: bool = False
 
     def __post_init__(self):
         checked = {
@@ -169,7 +180,10 @@ class StepConfig:
                 "cg_max_iter", self.cg_max_iter, 1, integer=True
             ),
             "cg_rtol": check_number("cg_rtol", self.cg_rtol, 0, inclusive=False),
+            "bayesian": _check_bool("bayesian", self.bayesian),
         }
+        if checked["bayesian"]:
+            checked["form"] = _check_bayesian(checked)
         for name, value in checked.items():
             object.__setattr__(self, name, value)
 
@@ -246,6 +260,33 @@ class StepConfig:
                 value = _object_key(value, damping_module)
             values.append(value)
         return tuple(values)
+
+
+def _check_bayesian(checked: dict) -> str:
+    """The form of a Bayesian-regularized step, or a ``ValueError``.
+
+    Bayesian regularization needs the ``n x n`` normal equations (for the
+    trace of the inverse Hessian) and a Gaussian likelihood.
+    """
+    if checked["solver"] != "direct":
+        raise ValueError(
+            "bayesian=True needs the direct solver: the conjugate-gradient "
+            "solver has no factor for the trace of the inverse Hessian (a "
+            f"stochastic estimate is not supported yet). Received: "
+            f"solver={checked['solver']!r}"
+        )
+    if checked["form"] == "gram":
+        raise ValueError(
+            "bayesian=True needs the normal equations; the Gram form has no "
+            "L2 term and no n x n Hessian. Received: form='gram'"
+        )
+    if type(checked["loss"]) is not losses_module.MeanSquaredError:
+        raise ValueError(
+            "bayesian=True supports the mean squared error only (a Gaussian "
+            "likelihood); other losses are not supported yet. Received: "
+            f"loss={checked['loss']!r}"
+        )
+    return "normal"
 
 
 #: Settings that reach the graph as tensors, not constants: not part of a key.

@@ -87,6 +87,14 @@ class EpochLoop(abc.ABC):
         (step by step with ``on_step``): ``(w, losses, attempts, status,
         last)``."""
 
+    #: Whether every epoch must be one step on all the data, given as arrays
+    #: (Bayesian regularization).
+    _full_batch_only = False
+
+    def _epoch_logs(self) -> dict[str, float]:
+        """More entries of an epoch's record (none here)."""
+        return {}
+
     def fit(
         self,
         x,
@@ -231,6 +239,7 @@ class EpochLoop(abc.ABC):
                 "attempts": float(np.mean(attempts)) if losses else 0.0,
                 "steps": len(losses),
             }
+            logs.update(self._epoch_logs())
             rules.score(logs)
             logs["time"] = time.perf_counter() - started
             history.record(self._epochs_done, logs)
@@ -258,6 +267,13 @@ class EpochLoop(abc.ABC):
         :class:`~sklearn_lm.engine.stopping.StepMeasures` (else ``None``).
         """
         in_place = self.fn.variable_handles() is not None
+        full_batch_only = self._full_batch_only
+        if full_batch_only and data.is_stream(x):
+            raise ValueError(
+                "bayesian=True needs the data as arrays, trained in full "
+                "batches; a source of batches is not supported with it. "
+                f"Received: x={type(x).__name__}"
+            )
         if data.is_stream(x):
             data.check_stream_arguments(y, batch_size, sample_weight)
             return self._epoch_results(
@@ -272,6 +288,11 @@ class EpochLoop(abc.ABC):
         if batch_size is not None:
             check_number("batch_size", batch_size, 1, integer=True)
         size = n if batch_size is None else min(int(batch_size), n)
+        if full_batch_only and size < n:
+            raise ValueError(
+                "bayesian=True needs full-batch steps; mini-batches are not "
+                f"supported with it yet. Received: batch_size={batch_size!r}"
+            )
         self._check_memory(size)
         rng = np.random.default_rng(seed)
         if size >= n:

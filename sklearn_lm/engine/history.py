@@ -13,6 +13,16 @@ __all__ = ["TrainingHistory"]
 #: Per-epoch entries that every history has (``"validation_score"`` is
 #: recorded too when the fit scores a validation set).
 RECORDED = ("loss", "damping", "attempts", "time")
+#: Entries recorded when the fit produces them: a validation score, and the
+#: hyperparameters of Bayesian regularization.
+OPTIONAL = (
+    "validation_score",
+    "alpha",
+    "beta",
+    "noise_variance",
+    "gamma",
+    "log_evidence",
+)
 
 
 class TrainingHistory:
@@ -26,8 +36,13 @@ class TrainingHistory:
         epoch), ``"attempts"`` (mean attempts per step), ``"time"`` (wall
         time of the epoch in seconds: its steps and, if any, the validation
         score) and, when ``fit`` was given a ``validation`` callable,
-        ``"validation_score"``. Each list converts directly into a column
-        of a ``pandas.DataFrame(history.history)``.
+        ``"validation_score"``. With Bayesian regularization
+        (:mod:`sklearn_lm.engine.bayesian`) also ``"alpha"`` (weight
+        precision), ``"beta"`` (noise precision), ``"noise_variance"``
+        (``1 / beta``), ``"gamma"`` (effective number of penalised weights)
+        and ``"log_evidence"``, after the epoch's last accepted step (the
+        noise in the units of the training targets). Each list converts
+        directly into a column of a ``pandas.DataFrame(history.history)``.
     epoch : list of int
         Epoch indices, counted over the trainer's whole life.
     stop_reason : Status
@@ -56,7 +71,7 @@ class TrainingHistory:
     def record(self, epoch: int, logs: dict[str, Any]) -> None:
         """Append epoch ``epoch``'s entries of ``logs`` (see :attr:`history`)."""
         self.epoch.append(epoch)
-        for name in (*RECORDED, "validation_score"):
+        for name in (*RECORDED, *OPTIONAL):
             if name in logs:
                 self.history.setdefault(name, []).append(float(logs[name]))
 

@@ -131,10 +131,17 @@ class LMModel(keras.Model):
             (``learning_rate``, ``max_attempts``, ``l2``, ``chunk_size``,
             ``geodesic``, ``geodesic_ratio``, ``solver``, ``cg_max_iter``,
             ``cg_rtol``, ...), as for :class:`~sklearn_lm.engine.Trainer`.
-            An unknown name raises ``TypeError``.
+            An unknown name raises ``TypeError``; ``bayesian=True`` raises
+            ``ValueError`` (use :class:`~sklearn_lm.engine.Trainer`).
         """
-        self.config = StepConfig.from_options(loss, damping, step_options)
-        config = self.config
+        config = StepConfig.from_options(loss, damping, step_options)
+        if config.bayesian:
+            raise ValueError(
+                "LMModel does not support bayesian=True yet (Keras' fit runs "
+                "mini-batch steps); use sklearn_lm.engine.Trainer. Received: "
+                "bayesian=True"
+            )
+        self.config = config
         self.lm_loss = config.loss
         self.lm_damping = config.damping
         self._fn = model_function(self.network, jacobian)

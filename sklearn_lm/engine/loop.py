@@ -18,6 +18,7 @@ from . import covariance, data
 from . import damping as damping_module
 from . import history as history_module
 from . import losses as losses_module
+from .bayesian import BayesianRegularization, normal_pass, penalty_mask
 from .compile import CompiledStep, batch_layout, compiled_step
 from .config import StepConfig
 from .dense_chain import model_function
@@ -25,6 +26,7 @@ from .epochs import EpochLoop
 from .history import TrainingHistory
 from .memory import check_memory, physical_memory_bytes
 from .status import from_graph_code
+from .step import LMStep
 
 __all__ = ["Trainer", "TrainingHistory"]
 
@@ -68,7 +70,9 @@ class Trainer(EpochLoop):
         at most 128 MiB), ``geodesic`` (True), ``geodesic_ratio`` (0.75),
         ``cg_max_iter`` (5), ``cg_rtol`` (1e-3); ``form`` and ``chunked`` are
         best left to the trainer, which chooses them from the batch sizes.
-        An unknown name raises ``TypeError``.
+        An unknown name raises ``TypeError``. ``bayesian=True`` turns on
+        Bayesian regularization (:mod:`sklearn_lm.engine.bayesian`): full
+        batches of arrays only (``fit`` with ``batch_size=None``).
 
     Attributes
     ----------
@@ -76,6 +80,11 @@ class Trainer(EpochLoop):
         The validated step settings.
     fn : ModelFunction
         The model as a function of one flat weight vector.
+    bayesian : BayesianRegularization or None
+        With ``bayesian=True``: the hyperparameters (``alpha``, ``beta``,
+        ``noise_variance``, ``gamma``, ``log_evidence``) after the latest
+        accepted step, float64; recorded per epoch in the history. Else
+        ``None``.
 
     Notes
     -----
@@ -128,6 +137,11 @@ class Trainer(EpochLoop):
             self.fn
         )
         self.memory_limit = memory_limit or physical_memory_bytes() // 2
+        self.bayesian = (
+            BayesianRegularization(penalty_mask(self.fn), self.fn.n_outputs)
+            if self.config.bayesian
+            else None
+        )
         self._lam = tf.constant(self.damping.initial, tf.float64)
         self._nu = tf.constant(2.0, tf.float64)
         self._epochs_done = 0
@@ -204,8 +218,10 @@ class Trainer(EpochLoop):
         (see :meth:`_functions`; default: this batch's).
         """
         step = self._functions(x, y, batch_rows).step
-        res = step(w, self._lam, self._nu, x, y, sw)
+        l2 = self._l2_input(x, y, sw, w)
+        res = step(w, self._lam, self._nu, x, y, sw, *l2)
         self._lam, self._nu = res.damping, res.nu
+        self._after_step(x, y, sw, res, res.weights)
         return res
 
     def train_step(self, x, y, sample_weight=None) -> dict[str, Any]:
@@ -232,6 +248,12 @@ class Trainer(EpochLoop):
             ``initial_loss``, ``damping`` (lambda after the step),
             ``attempts`` and ``accepted``.
         """
+        if self.bayesian is not None:
+            raise ValueError(
+                "Trainer.train_step does not support bayesian=True (its "
+                "hyperparameters are estimated over full batches); use "
+                "Trainer.fit with batch_size=None. Received: bayesian=True"
+            )
         x, y, sw = self._prepare_cached(x, y, sample_weight)
         self._check_memory(int(x.shape[0]))
         handles = self.fn.variable_handles()
@@ -247,9 +269,50 @@ class Trainer(EpochLoop):
         """One compiled step that reads and writes the model's variables
         (through ``handles``, see ``ModelFunction.variable_handles``)."""
         step = self._functions(x, y).step_variables
-        res = step(self._lam, self._nu, x, y, sw, *handles)
+        l2 = self._l2_input(x, y, sw, None)
+        res = step(self._lam, self._nu, x, y, sw, *l2, *handles)
         self._lam, self._nu = res.damping, res.nu
+        self._after_step(x, y, sw, res, None)
         return res
+
+    # -- Bayesian regularization -------------------------------------------------
+    def _l2_input(self, x, y, sw, w) -> tuple:
+        """``()``, or ``(l2,)``: the current L2 strength as a graph input
+        (Bayesian regularization; started before the first step)."""
+        if self.bayesian is None:
+            return ()
+        n_rows = int(x.shape[0])
+        if not self.bayesian.started:
+            w = self.fn.get_weights() if w is None else w
+            objective = self._functions(x, y).objective
+            zero = tf.constant(0.0, tf.float64)
+            norm = n_rows * self.loss.output_normaliser(self.fn.n_outputs)
+            loss_sum = float(objective(w, x, y, sw, zero)) * norm
+            self.bayesian.start(loss_sum, w.numpy(), n_rows)
+        return (tf.constant(self.bayesian.l2(n_rows), tf.float64),)
+
+    def _after_step(self, x, y, sw, res, w) -> None:
+        """Re-estimate the hyperparameters after an accepted step, at its
+        weights (``w`` None: the model's)."""
+        if self.bayesian is None or not bool(res.accepted):
+            return
+        w = self.fn.get_weights() if w is None else w
+        x_spec = tf.TensorSpec([None, *x.shape[1:]], x.dtype)
+        y_spec = tf.TensorSpec([None, *y.shape[1:]], y.dtype)
+        key = ("bayesian", x_spec, y_spec)
+        if key not in self._compiled:
+            chunked, form = batch_layout(self.fn, self.config, [int(x.shape[0])])
+            lm = LMStep(self.fn, self.config.replace(chunked=chunked, form=form))
+            self._compiled[key] = normal_pass(lm, x_spec, y_spec)
+        normal, loss_sum = self._compiled[key](w, x, y, sw)
+        self.bayesian.update(normal.numpy(), float(loss_sum), w.numpy())
+
+    @property
+    def _full_batch_only(self) -> bool:
+        return self.bayesian is not None
+
+    def _epoch_logs(self) -> dict[str, float]:
+        return {} if self.bayesian is None else self.bayesian.logs()
 
     @staticmethod
     def _step_logs(res) -> dict[str, Any]:
@@ -265,6 +328,9 @@ class Trainer(EpochLoop):
         """Loss of the model on ``(x, y)`` (without the L2 term), float64."""
         x, y, sw = self._prepare(x, y, sample_weight)
         objective = self._functions(x, y).objective
+        if self.bayesian is not None:
+            zero = tf.constant(0.0, tf.float64)
+            return float(objective(self.fn.get_weights(), x, y, sw, zero))
         value = float(objective(self.fn.get_weights(), x, y, sw))
         l2 = self.config.l2
         if l2:

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from . import bayesian
 from .cg_system import CGSystem
 from .config import StepConfig
 from .functions import ModelFunction
@@ -103,7 +104,9 @@ class LMStep:
         self.rows_per_sample = self.loss.residuals_per_sample(self.n_outputs)
         self.output_normaliser = self.loss.output_normaliser(self.n_outputs)
         self.curvature_scale = float(self.loss.curvature_scale)
-        self.mask = tf.constant(fn.penalty_mask(), _F64)
+        # Bayesian regularization penalises the hidden biases too.
+        mask = bayesian.penalty_mask(fn) if config.bayesian else fn.penalty_mask()
+        self.mask = tf.constant(mask, _F64)
         self.rows = Linearization(
             fn,
             self.loss,
@@ -113,24 +116,37 @@ class LMStep:
         )
         self.search = Search.from_config(config, self.curvature_scale)
 
-    def objective(self, w, x, y, sw):
+    def objective(self, w, x, y, sw, l2=None):
         """Loss (float64) at ``w`` including the L2 term.
 
         ``x`` may be the model function's prepared inputs
         (:meth:`~sklearn_lm.engine.functions.ModelFunction.prepare_inputs`).
+        ``l2``: the L2 strength as a float64 tensor (``config.bayesian``);
+        ``None`` uses the constant ``config.l2``.
         """
         norm = tf.cast(tf.shape(y)[0], _F64) * self.output_normaliser
-        return self.rows.loss_sum(w, x, y, sw) / norm + self.penalty(w)
+        return self.rows.loss_sum(w, x, y, sw) / norm + self.penalty(w, l2)
 
-    def penalty(self, w):
-        """The L2 term ``l2 * sum(mask * w**2)``, float64."""
-        l2 = self.config.l2
-        if l2 == 0.0:
-            return tf.constant(0.0, _F64)
+    def penalty(self, w, l2=None):
+        """The L2 term ``l2 * sum(mask * w**2)``, float64 (``l2`` as in
+        :meth:`objective`)."""
+        if l2 is None:
+            l2 = self.config.l2
+            if l2 == 0.0:
+                return tf.constant(0.0, _F64)
         w64 = tf.cast(w, _F64)
         return l2 * tf.reduce_sum(self.mask * tf.square(w64))
 
-    def system(self, form: str, w, x, y, sw, norm) -> System:
+    def normal_matrix(self, w, x, y, sw):
+        """``(Jhat^T Jhat, weighted loss sum)`` at ``w``, float64 (no L2 term).
+
+        The normal equations' data part, for the evidence of Bayesian
+        regularization (:mod:`~sklearn_lm.engine.bayesian`).
+        """
+        h, _, loss_sum, _ = self.rows.normal_stats(w, x, y, sw)
+        return h, loss_sum
+
+    def system(self, form: str, w, x, y, sw, norm, l2=None) -> System:
         """The damped system of a batch at ``w``.
 
         Parameters
@@ -139,10 +155,15 @@ class LMStep:
         w, x, y, sw : tf.Tensor
         norm : tf.Tensor
             ``N c``, float64.
+        l2 : tf.Tensor, optional
+            As in :meth:`objective`.
         """
         if form == "gram":
             return GramSystem(self.rows, self.damping, w, x, y, sw, norm=norm)
-        penalty = penalty_diagonal(self.config.l2, self.curvature_scale, self.mask)
+        if l2 is None:
+            penalty = penalty_diagonal(self.config.l2, self.curvature_scale, self.mask)
+        else:
+            penalty = 2.0 * l2 / self.curvature_scale * self.mask
         if form == "normal":
             return NormalSystem(
                 self.rows, self.damping, w, x, y, sw, norm=norm, penalty=penalty
@@ -161,8 +182,13 @@ class LMStep:
             rtol=self.config.cg_rtol,
         )
 
-    def step(self, w, lam, nu, x, y, sw) -> StepResult:
-        """One LM step with retries (see the module docstring)."""
+    def step(self, w, lam, nu, x, y, sw, l2=None) -> StepResult:
+        """One LM step with retries (see the module docstring).
+
+        ``l2``: the L2 strength as a float64 scalar tensor, an input of the
+        graphs of Bayesian-regularized steps (``config.bayesian``); ``None``
+        (every other step) uses the constant ``config.l2``.
+        """
         config = self.config
         n_rows = tf.shape(y)[0]
         if not config.chunked:
@@ -172,14 +198,14 @@ class LMStep:
 
         def attempts(form):
             def run():
-                system = self.system(form, w, x, y, sw, norm)
+                system = self.system(form, w, x, y, sw, norm, l2)
                 return self.search(
                     system,
-                    lambda candidate: self.objective(candidate, x, y, sw),
+                    lambda candidate: self.objective(candidate, x, y, sw, l2),
                     w,
                     lam,
                     nu,
-                    system.data_loss + self.penalty(w),
+                    system.data_loss + self.penalty(w, l2),
                 )
 
             return run
@@ -207,6 +233,11 @@ class LMStep:
             ``attempts`` one entry per step taken and ``stop`` the last
             step's code.
         """
+        if self.config.bayesian:
+            raise ValueError(
+                "bayesian=True needs full-batch steps; mini-batch epochs are "
+                "not supported with it. Received: bayesian=True"
+            )
         n = tf.shape(order)[0]
         n_batches = (n + batch_size - 1) // batch_size
 

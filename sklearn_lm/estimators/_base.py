@@ -123,6 +123,7 @@ class BaseLM(BaseEstimator, ABC):
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "alpha": [Interval(Real, 0, None, closed="left")],
+        "bayesian": ["boolean"],
         "dtype": [StrOptions({"float32", "float64"})],
         "random_state": ["random_state"],
         "n_init": [Interval(Integral, 1, None, closed="left")],
@@ -156,6 +157,7 @@ class BaseLM(BaseEstimator, ABC):
         early_stopping,
         validation_fraction,
         alpha,
+        bayesian,
         dtype,
         random_state,
         n_init,
@@ -184,6 +186,7 @@ class BaseLM(BaseEstimator, ABC):
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.alpha = alpha
+        self.bayesian = bayesian
         self.dtype = dtype
         self.random_state = random_state
         self.n_init = n_init
@@ -277,6 +280,8 @@ class BaseLM(BaseEstimator, ABC):
         """The solver ``solver="auto"`` stands for with ``n_weights`` weights."""
         if self.solver != "auto":
             return self.solver
+        if self.bayesian:
+            return "direct"
         return "cg" if n_weights > self._CG_MIN_WEIGHTS else "direct"
 
     def _step_options(self) -> dict:
@@ -296,6 +301,7 @@ class BaseLM(BaseEstimator, ABC):
             # Geodesic acceleration would cost a second inexact solve per
             # attempt; with conjugate gradients it did not pay for it.
             "geodesic": solver == "direct",
+            "bayesian": bool(self.bayesian),
         }
 
     def _make_trainer(self, initial_damping: float | None = None):
@@ -437,6 +443,7 @@ class BaseLM(BaseEstimator, ABC):
         """Check the parameters for this call; return whether it starts afresh."""
         self._hidden_units()
         self._check_damping_bounds()
+        self._check_bayesian()
         if incremental and self.early_stopping:
             raise ValueError("partial_fit does not support early_stopping=True.")
         fitted = hasattr(self, "model_")
@@ -449,6 +456,32 @@ class BaseLM(BaseEstimator, ABC):
                 f"{self._architecture()}."
             )
         return first_call
+
+    #: Whether the estimator offers Bayesian regularization (``bayesian``).
+    _BAYESIAN_SUPPORTED = True
+
+    def _check_bayesian(self) -> None:
+        """Refuse ``bayesian=True`` with what it does not support (yet)."""
+        if not self.bayesian:
+            return
+        if not self._BAYESIAN_SUPPORTED:
+            raise ValueError(
+                f"Bayesian regularization is not supported yet by "
+                f"{type(self).__name__} (the evidence framework for "
+                "classification is not built). Received: bayesian=True"
+            )
+        refused = {
+            "solver": self.solver == "cg",
+            "early_stopping": self.early_stopping,
+        }
+        for name, bad in refused.items():
+            if bad:
+                raise ValueError(
+                    "bayesian=True needs the direct solver and no early "
+                    "stopping (the evidence replaces it); it does "
+                    f"not support {name}={getattr(self, name)!r} yet. Received: "
+                    f"{name}={getattr(self, name)!r}"
+                )
 
     def _training_data(self, X, y, sample_weight, first_call, incremental, classes):
         """Validated ``X`` (in ``dtype``) and ``y``, the encoded targets, the

@@ -177,6 +177,11 @@ class LMClassifier(ClassifierMixin, BaseLM):
         :class:`~sklearn.neural_network.MLPClassifier`; the engine calls it
         ``l2`` (:class:`~sklearn_lm.engine.config.StepConfig`).
 
+    bayesian : bool, default=False
+        Bayesian regularization is not supported yet for classification
+        (the evidence framework on the generalised Gauss-Newton curvature is
+        planned): ``True`` raises ``ValueError`` in :meth:`fit`. See
+        :class:`LMRegressor`.
     dtype : {"float32", "float64"}, default="float32"
         Dtype of the network and its computations.
 
@@ -332,6 +337,9 @@ class LMClassifier(ClassifierMixin, BaseLM):
     (1, 2)
     """
 
+    #: The evidence framework for classification is not built yet.
+    _BAYESIAN_SUPPORTED = False
+
     _parameter_constraints: dict = {
         **BaseLM._parameter_constraints,
         "loss": [StrOptions(_CLASSIFICATION_LOSSES)],
@@ -363,6 +371,7 @@ class LMClassifier(ClassifierMixin, BaseLM):
         early_stopping=False,
         validation_fraction=0.1,
         alpha=0.0,
+        bayesian=False,
         dtype="float32",
         class_weight=None,
         random_state=None,
@@ -393,6 +402,7 @@ class LMClassifier(ClassifierMixin, BaseLM):
             early_stopping=early_stopping,
             validation_fraction=validation_fraction,
             alpha=alpha,
+            bayesian=bayesian,
             dtype=dtype,
             random_state=random_state,
             n_init=n_init,

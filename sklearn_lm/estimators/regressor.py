@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from numpy.typing import ArrayLike
 from sklearn.base import RegressorMixin, _fit_context
@@ -9,7 +11,10 @@ from sklearn.metrics import r2_score
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import validate_data
 
+from ..engine import bayesian as bayesian_module
 from ..engine import losses as losses_module
+from ..engine.covariance import CovarianceWarning
+from ..engine.dense_chain import model_function
 from ._base import BaseLM
 from ._targets import TargetStandardizer
 
@@ -151,6 +156,22 @@ class LMRegressor(RegressorMixin, BaseLM):
         :class:`~sklearn.neural_network.MLPRegressor`; the engine calls it
         ``l2`` (:class:`~sklearn_lm.engine.config.StepConfig`).
 
+    bayesian : bool, default=False
+        Bayesian regularization (MacKay 1992; Foresee and Hagan 1997; as
+        MATLAB's ``trainbr``): the weight-decay strength and the noise level
+        are re-estimated from the evidence after every LM step, replacing
+        ``alpha``, which is then not used. The objective is
+        ``beta E_D + alpha_ E_W`` (half the sums of squared residuals and of
+        squared weights, every weight but the output bias); after each
+        accepted step ``gamma = n_w - alpha_ tr(A^-1)``,
+        ``alpha_ = gamma / (2 E_W)``, ``beta = (m - gamma) / (2 E_D)`` with
+        ``A = beta J^T J + alpha_ I``. Fits the fitted attributes
+        ``alpha_``, ``noise_variance_``, ``gamma_`` and ``log_evidence_``.
+        Needs full-batch steps (``batch_size`` not smaller than the
+        training set), the direct solver (``solver="auto"`` then means
+        ``"direct"``), ``loss="mse"`` and no ``early_stopping``; otherwise
+        :meth:`fit` raises ``ValueError``. Off by default for now. See the
+        user guide (Bayesian regularization).
     dtype : {"float32", "float64"}, default="float32"
         Dtype of the network and its computations.
 
@@ -229,6 +250,10 @@ class LMRegressor(RegressorMixin, BaseLM):
         ``history_.history`` the training ``"loss"``, ``"damping"``
         (``lambda``), ``"attempts"`` per step, ``"time"`` (wall seconds)
         and, with ``early_stopping``, ``"validation_score"`` (:math:`R^2`);
+        with ``bayesian=True`` also ``"alpha"``, ``"beta"``,
+        ``"noise_variance"``, ``"gamma"`` and ``"log_evidence"`` (in the
+        standardised target units of ``model_``: the final
+        ``noise_variance_`` is ``s**2`` times the last ``"noise_variance"``);
         ``history_.best_epoch`` (the epoch with the best validation score,
         else the lowest loss), ``history_.stop_reason`` (as
         ``stop_reason_``) and ``history_.message`` (why it stopped, in
@@ -246,6 +271,24 @@ class LMRegressor(RegressorMixin, BaseLM):
         training loss (without the ``alpha`` penalty). ``None`` when one
         start ran.
 
+    alpha_ : float
+        With ``bayesian=True``: the precision of the penalised weights at
+        the end of the fit (the weights of ``model_``, whose outputs are in
+        standardised target units). For ``hidden=()`` and one target with
+        standard deviation ``s``, the coefficients are ``s`` times the
+        kernel, so their precision, ``BayesianRidge``'s ``lambda_``, is
+        ``alpha_ / s**2``. Not set otherwise.
+    noise_variance_ : float or ndarray of shape (n_outputs,)
+        With ``bayesian=True``: the noise variance ``1 / beta`` in the
+        original target units (``s_j**2 / beta`` for output ``j``); an array
+        when ``y`` was 2-D. ``BayesianRidge``'s ``1 / alpha_``.
+    gamma_ : float
+        With ``bayesian=True``: the effective number of penalised weights.
+    log_evidence_ : float
+        With ``bayesian=True``: the log evidence ``ln p(y | alpha_, beta)``
+        of the original targets (the standardised targets' minus
+        ``N sum_j ln s_j``), up to the constant of the output bias's flat
+        prior.
     n_outputs_ : int
         Number of targets.
 
@@ -285,6 +328,11 @@ class LMRegressor(RegressorMixin, BaseLM):
     integer weights are equivalent to repeating samples.
 
     Predictions are computed from the network weights with NumPy in float64.
+
+    ``predict(X, return_std=True)`` gives the linearised Laplace (GLM)
+    predictive standard deviation, ``sqrt(1/beta + g^T A^-1 g)`` with
+    ``g`` the gradient of the output with respect to the weights, in the
+    original target units; see :meth:`predict`.
 
     A :class:`~sklearn.exceptions.ConvergenceWarning` is issued by
     :meth:`fit` when ``stop_reason_`` does not count as converged
@@ -335,6 +383,7 @@ class LMRegressor(RegressorMixin, BaseLM):
         early_stopping=False,
         validation_fraction=0.1,
         alpha=0.0,
+        bayesian=False,
         dtype="float32",
         random_state=None,
         n_init=1,
@@ -364,6 +413,7 @@ class LMRegressor(RegressorMixin, BaseLM):
             early_stopping=early_stopping,
             validation_fraction=validation_fraction,
             alpha=alpha,
+            bayesian=bayesian,
             dtype=dtype,
             random_state=random_state,
             n_init=n_init,
@@ -463,22 +513,145 @@ class LMRegressor(RegressorMixin, BaseLM):
         """
         return self._fit(X, y, sample_weight, incremental=True)
 
-    def predict(self, X: ArrayLike) -> np.ndarray:
-        """Predict targets.
+    def predict(
+        self, X: ArrayLike, return_std: bool = False
+    ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+        r"""Predict targets, and optionally their predictive standard deviation.
+
+        The standard deviation is that of the linearised Laplace (generalised
+        linear model) predictive distribution, as
+        :class:`~sklearn.linear_model.BayesianRidge` and
+        :class:`~sklearn.gaussian_process.GaussianProcessRegressor` give it:
+
+        .. math::
+
+            \sigma_j^2(x) = s_j^2 \left(\frac{1}{\beta}
+                + g_j^T A^{-1} g_j\right), \qquad
+            A = \beta J^T S J + \alpha \operatorname{diag}(p),
+
+        where ``g_j`` is the gradient of the network's output ``j``
+        (standardised units) at ``x`` with respect to the weights, ``J`` the
+        Jacobian of the outputs on the training samples, ``S`` their
+        (relative) sample weights, ``p`` the penalty mask and ``s_j`` the
+        standard deviation of target ``j``.
+
+        * With ``bayesian=True``: ``alpha = alpha_``, ``beta`` the fitted
+          noise precision (``p``: every weight but the output bias), at the
+          end of the fit; the noise variance is ``noise_variance_``.
+        * Otherwise: ``beta = 1 / sigma^2`` with the residual variance
+          ``sigma^2 = SSR / (m - n)`` of the standardised training targets
+          (``m = N k`` residuals, ``n`` weights, as
+          ``scipy.optimize.curve_fit``), and ``alpha`` the precision the
+          fitted L2 strength stands for, ``alpha = l2 beta m`` with
+          ``l2`` the ``alpha`` parameter (``p``: the kernels); see the user
+          guide. ``A`` is computed at the first such call from the training
+          data (kept by reference, not copied, and not pickled).
+
+        When ``A`` is singular (``alpha = 0`` and some combination of
+        weights does not change the outputs), or ``m <= n`` without
+        ``bayesian``, a :class:`~sklearn_lm.engine.covariance.CovarianceWarning`
+        is issued and the standard deviations are ``inf``, as
+        ``curve_fit`` does for the covariance. ``A``, its inverse and the
+        variances are float64; ``g`` is computed in the network's dtype.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
             Input data.
+        return_std : bool, default=False
+            Whether to return the predictive standard deviation too.
 
         Returns
         -------
         y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
             Predicted values, float64, shaped like the ``y`` seen in fit.
+        y_std : ndarray, same shape as ``y``
+            Predictive standard deviations (only with ``return_std=True``).
         """
         self._check_fitted()
         X = validate_data(self, X, dtype=(np.float64, np.float32), reset=False)
-        return self._predict_from_outputs(self._outputs(X))
+        y = self._predict_from_outputs(self._outputs(X))
+        if not return_std:
+            return y
+        noise, covariance = self._posterior()
+        if covariance is None:
+            std = np.full((X.shape[0], self.n_outputs_), np.inf)
+        else:
+            fn = model_function(self.model_)
+            glm = bayesian_module.predictive_variance(fn, X, covariance)
+            std = np.sqrt((noise + glm) * self._target_scaler.scale_**2)
+        return y, (std.ravel() if self._y_ndim == 1 else std)
+
+    # -- uncertainty -----------------------------------------------------------
+    def _train(self, train, validation, incremental, seed):
+        history = super()._train(train, validation, incremental, seed)
+        # Kept by reference for predict(return_std=True) without bayesian.
+        self._uncertainty_samples = train
+        self._posterior_ = None
+        return history
+
+    def _record(self, history, *, n_train: int) -> None:
+        super()._record(history, n_train=n_train)
+        state = self._trainer.bayesian if self._trainer is not None else None
+        if state is None:
+            return
+        scale = self._target_scaler.scale_
+        self.alpha_ = float(state.alpha)
+        noise = scale**2 * state.noise_variance
+        self.noise_variance_ = float(noise[0]) if self._y_ndim == 1 else noise
+        self.gamma_ = float(state.gamma)
+        self.log_evidence_ = float(state.log_evidence - n_train * np.sum(np.log(scale)))
+        covariance = bayesian_module.posterior_covariance(
+            state.normal, state.mask, state.alpha, state.beta
+        )
+        self._posterior_ = (state.noise_variance, covariance)
+
+    def _posterior(self):
+        """``(1/beta, A^-1)`` in standardised units; ``A^-1`` None if singular."""
+        if getattr(self, "_posterior_", None) is None:
+            self._posterior_ = self._residual_posterior()
+        noise, covariance = self._posterior_
+        if covariance is None:
+            warnings.warn(
+                "The predictive standard deviation could not be estimated: "
+                "A = beta J^T J + alpha I is singular, or there are no more "
+                "residuals than weights (without bayesian=True). It is "
+                "returned as inf; a positive alpha or bayesian=True avoids it.",
+                CovarianceWarning,
+                stacklevel=3,
+            )
+        return noise, covariance
+
+    def _residual_posterior(self):
+        """``(sigma^2, A^-1)`` from the residual variance and ``alpha``."""
+        train = getattr(self, "_uncertainty_samples", None)
+        if train is None:
+            raise ValueError(
+                "predict(return_std=True) needs the training data, which an "
+                "unpickled estimator fitted with bayesian=False does not keep; "
+                "refit it, or fit with bayesian=True."
+            )
+        fn = model_function(self.model_)
+        normal, ssr = bayesian_module.normal_matrix(
+            fn, train.X, train.y, train.sample_weight
+        )
+        m, n = train.y.size, fn.n_params
+        if m <= n:
+            return np.nan, None
+        sigma2 = ssr / (m - n)
+        beta = 1.0 / sigma2
+        alpha = float(self.alpha) * beta * m  # l2 = alpha / (beta N k)
+        covariance = bayesian_module.posterior_covariance(
+            normal, fn.penalty_mask(), alpha, beta
+        )
+        return sigma2, covariance
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state.pop("_uncertainty_samples", None)
+        if not self.bayesian:
+            state.pop("_posterior_", None)
+        return state
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -1,0 +1,271 @@
+"""Bayesian regularization and the predictive standard deviation.
+
+References: scikit-learn's ``BayesianRidge`` (the same fixed point for a
+linear model), NumPy implementations of the formulas with Jacobians by
+central differences, and the refusals of what is not supported yet.
+"""
+
+import pickle
+import warnings
+
+import keras
+import numpy as np
+import pytest
+from sklearn.linear_model import BayesianRidge
+
+from sklearn_lm import LMClassifier, LMRegressor
+from sklearn_lm.engine import LMModel, StepConfig, Trainer
+from sklearn_lm.engine import bayesian as bayesian_module
+from sklearn_lm.engine.covariance import CovarianceWarning
+from sklearn_lm.network import forward
+
+
+def _linear_data(n=50, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 3))
+    X -= X.mean(axis=0)  # BayesianRidge's predict does not centre X
+    y = X @ np.array([1.0, -2.0, 0.5]) + 3.0 + 0.5 * rng.normal(size=n)
+    return X, y
+
+
+def _bayesian_regressor(**params):
+    options = dict(bayesian=True, dtype="float64", max_iter=200, tol=1e-14)
+    return LMRegressor(**{**options, **params, "random_state": 0})
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_linear_model_matches_bayesian_ridge(weighted):
+    # hidden=() with an unpenalised intercept: the fixed point of the same
+    # equations as BayesianRidge without hyperpriors. Its lambda_ is the
+    # precision of the coefficients (ours alpha_ / s**2 in original units),
+    # its alpha_ the noise precision (ours 1 / noise_variance_). Sample
+    # weights of mean 1 (the estimator rescales them to mean 1; BayesianRidge
+    # counts m = N residuals whatever the weights, as we do).
+    X, y = _linear_data()
+    sw = None
+    if weighted:
+        sw = np.random.default_rng(3).uniform(0.2, 1.8, size=len(y))
+        sw /= sw.mean()
+    reg = _bayesian_regressor(hidden=()).fit(X, y, sample_weight=sw)
+    ref = BayesianRidge(
+        alpha_1=0.0, alpha_2=0.0, lambda_1=0.0, lambda_2=0.0, tol=1e-12
+    ).fit(X, y, sample_weight=sw)
+    s = reg._target_scaler.scale_[0]
+    np.testing.assert_allclose(reg.alpha_ / s**2, ref.lambda_, rtol=1e-6)
+    np.testing.assert_allclose(reg.noise_variance_, 1.0 / ref.alpha_, rtol=1e-6)
+    kernel, bias = reg.model_.get_weights()
+    np.testing.assert_allclose(kernel.ravel() * s, ref.coef_, rtol=1e-6)
+    X_test = np.random.default_rng(1).normal(size=(7, 3))
+    y_pred, y_std = reg.predict(X_test, return_std=True)
+    ref_pred, ref_std = ref.predict(X_test, return_std=True)
+    np.testing.assert_allclose(y_pred, ref_pred, rtol=1e-6)
+    # BayesianRidge leaves out the intercept's variance: with centred
+    # training inputs it is exactly noise / N.
+    intercept_var = reg.noise_variance_ / X.shape[0]
+    np.testing.assert_allclose(y_std**2, ref_std**2 + intercept_var, rtol=1e-6)
+    assert 0 < reg.gamma_ <= 3
+    history = reg.history_.history
+    for name in ("alpha", "beta", "noise_variance", "gamma", "log_evidence"):
+        assert len(history[name]) == reg.n_iter_
+
+
+def _flat(model):
+    return np.concatenate([w.ravel() for w in model.get_weights()])
+
+
+def _set_flat(model, flat):
+    weights, start = [], 0
+    for w in model.get_weights():
+        weights.append(flat[start : start + w.size].reshape(w.shape))
+        start += w.size
+    model.set_weights(weights)
+
+
+def _jacobian(model, X, h=1e-6):
+    """d outputs / d weights by central differences: (N, k, n)."""
+    w0 = _flat(model)
+    columns = []
+    for j in range(w0.size):
+        step = np.zeros_like(w0)
+        step[j] = h
+        _set_flat(model, w0 + step)
+        up = forward(model, X)
+        _set_flat(model, w0 - step)
+        columns.append((up - forward(model, X)) / (2 * h))
+    _set_flat(model, w0)
+    return np.stack(columns, axis=-1)
+
+
+def _tiny_fit():
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-1, 1, size=(30, 1))
+    y = np.sin(3 * X[:, 0]) + 0.1 * rng.normal(size=30)
+    return X, y, _bayesian_regressor(hidden=(3,), max_iter=30).fit(X, y)
+
+
+def test_evidence_matches_numpy():
+    X, y, reg = _tiny_fit()
+    state = reg._trainer.bayesian
+    targets = reg._target_scaler.transform(y)
+    jac = _jacobian(reg.model_, X)[:, 0, :]
+    # J^T J at the fitted weights, from the engine's pass.
+    np.testing.assert_allclose(state.normal, jac.T @ jac, rtol=1e-6, atol=1e-8)
+    mask = bayesian_module.penalty_mask(reg._trainer.fn)
+    assert mask.tolist() == [1.0] * 9 + [0.0]  # all but the output bias
+    w = _flat(reg.model_)
+    e_d = 0.5 * np.sum((forward(reg.model_, X) - targets) ** 2)
+    e_w = 0.5 * np.sum(mask * w**2)
+    m, alpha, beta = X.shape[0], 0.7, 20.0
+    got = bayesian_module.evidence(jac.T @ jac, mask, e_d, e_w, m, alpha, beta)
+    a = beta * jac.T @ jac + alpha * np.diag(mask)
+    gamma = mask.sum() - alpha * np.sum(mask * np.diag(np.linalg.inv(a)))
+    log_evidence = (
+        -beta * e_d
+        - alpha * e_w
+        - 0.5 * np.linalg.slogdet(a)[1]
+        + 0.5 * mask.sum() * np.log(alpha)
+        + 0.5 * m * np.log(beta)
+        - 0.5 * m * np.log(2 * np.pi)
+    )
+    np.testing.assert_allclose(got.gamma, gamma, rtol=1e-10)
+    np.testing.assert_allclose(got.log_evidence, log_evidence, rtol=1e-10)
+    np.testing.assert_allclose(got.alpha, gamma / (2 * e_w), rtol=1e-10)
+    np.testing.assert_allclose(got.beta, (m - gamma) / (2 * e_d), rtol=1e-10)
+
+
+def test_predictive_std_matches_numpy():
+    X, y, reg = _tiny_fit()
+    s = reg._target_scaler.scale_[0]
+    beta = s**2 / reg.noise_variance_
+    mask = bayesian_module.penalty_mask(reg._trainer.fn)
+    jac = _jacobian(reg.model_, X)[:, 0, :]
+    a = beta * jac.T @ jac + reg.alpha_ * np.diag(mask)
+    X_test = np.linspace(-1.5, 1.5, 9)[:, None]
+    g = _jacobian(reg.model_, X_test)[:, 0, :]
+    expected = s * np.sqrt(1 / beta + np.sum(g @ np.linalg.inv(a) * g, axis=1))
+    np.testing.assert_allclose(
+        reg.predict(X_test, return_std=True)[1], expected, rtol=1e-5
+    )
+
+
+def test_predictive_gradient_matches_finite_differences():
+    X, _, reg = _tiny_fit()
+    fn = reg._trainer.fn
+    v = np.random.default_rng(2).normal(size=fn.n_params)
+    got = bayesian_module.predictive_variance(fn, X, np.outer(v, v))
+    directional = _jacobian(reg.model_, X) @ v
+    np.testing.assert_allclose(got, directional**2, rtol=1e-6, atol=1e-12)
+
+
+def test_several_outputs_and_pickling():
+    X, y = _linear_data()
+    Y = np.column_stack([y, 2 * y + 1])
+    reg = _bayesian_regressor(hidden=(3,), max_iter=50).fit(X, Y)
+    # One noise precision in standardised units: the second target is
+    # twice the first, so its noise variance is four times as large.
+    assert reg.noise_variance_.shape == (2,)
+    np.testing.assert_allclose(reg.noise_variance_[1], 4 * reg.noise_variance_[0])
+    y_pred, y_std = reg.predict(X[:4], return_std=True)
+    assert y_std.shape == y_pred.shape == (4, 2)
+    restored = pickle.loads(pickle.dumps(reg))
+    np.testing.assert_allclose(restored.predict(X[:4], return_std=True)[1], y_std)
+    assert np.isfinite(reg.log_evidence_) and 0 < reg.gamma_ < 3 * 4 + 4 * 2
+
+
+def test_std_without_bayesian_several_outputs():
+    X, y = _linear_data()
+    Y = np.column_stack([y, 2 * y + 1])
+    reg = LMRegressor(hidden=(4,), alpha=1e-3, dtype="float64", random_state=0)
+    reg.fit(X, Y)
+    y_pred, y_std = reg.predict(X[:5], return_std=True)
+    assert y_std.shape == y_pred.shape == (5, 2)
+    assert np.all(np.isfinite(y_std)) and np.all(y_std > 0)
+    # The training data are not pickled: refused after unpickling.
+    with pytest.raises(ValueError, match="training data"):
+        pickle.loads(pickle.dumps(reg)).predict(X[:5], return_std=True)
+
+
+def test_std_singular_warns_inf():
+    # More weights than residuals and no penalty: A is singular.
+    X, y = _linear_data(n=8)
+    reg = LMRegressor(hidden=(5,), alpha=0.0, dtype="float64", random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        reg.fit(X, y)
+    with pytest.warns(CovarianceWarning, match="could not be estimated"):
+        _, y_std = reg.predict(X, return_std=True)
+    assert np.all(np.isinf(y_std))
+
+
+@pytest.mark.parametrize(
+    "options, match",
+    [
+        ({"solver": "cg"}, "solver='cg'"),
+        ({"form": "gram"}, "form='gram'"),
+        ({"loss": "binary_crossentropy"}, "loss="),
+    ],
+)
+def test_step_config_refuses(options, match):
+    with pytest.raises(ValueError, match=match):
+        StepConfig(bayesian=True, **options)
+
+
+def _model():
+    return keras.Sequential(
+        [keras.Input((1,)), keras.layers.Dense(3, "tanh"), keras.layers.Dense(1)]
+    )
+
+
+def test_trainer_refuses_mini_batches_and_train_step():
+    x = np.linspace(-1, 1, 20)[:, None]
+    trainer = Trainer(_model(), bayesian=True)
+    with pytest.raises(ValueError, match="batch_size=5"):
+        trainer.fit(x, x**2, batch_size=5)
+    with pytest.raises(ValueError, match="train_step"):
+        trainer.train_step(x, x**2)
+    with pytest.raises(ValueError, match="LMModel"):
+        LMModel(_model()).compile(loss="mse", bayesian=True)
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"solver": "cg"}, "solver='cg'"),
+        ({"early_stopping": True}, "early_stopping=True"),
+        ({"batch_size": 5}, "batch_size=5"),
+        ({"loss": "reduced_outputs_mse"}, "loss="),
+    ],
+)
+def test_regressor_refuses(params, match):
+    X, y = _linear_data(n=20)
+    with pytest.raises(ValueError, match=match):
+        LMRegressor(hidden=(2,), bayesian=True, **params).fit(X, y)
+
+
+def test_classifier_refuses():
+    X, y = _linear_data(n=20)
+    with pytest.raises(ValueError, match="not supported yet by LMClassifier"):
+        LMClassifier(bayesian=True).fit(X, y > 3)
+
+
+def test_trainer_records_and_traces_once():
+    x = np.linspace(-1, 1, 40)[:, None]
+    y = np.sin(3 * x) + 0.05 * np.cos(40 * x)
+    trainer = Trainer(_model(), bayesian=True)
+    history = trainer.fit(x, y, epochs=6)
+    alphas = history.history["alpha"]
+    assert len(alphas) == 6 and len(set(alphas)) > 1  # re-estimated each epoch
+    state = trainer.bayesian
+    assert state.alpha == alphas[-1] and state.noise_variance == 1 / state.beta
+    assert np.isfinite(state.gamma) and np.isfinite(state.log_evidence)
+    # The L2 strength is a graph input: one trace for every epoch.
+    (compiled,) = [f for k, f in trainer._compiled.items() if k[0] != "bayesian"]
+    traced = compiled.step_variables.function.experimental_get_tracing_count()
+    assert traced == 1
+    # Steps without Bayesian regularization keep their signature.
+    plain = Trainer(_model())
+    plain.fit(x, y, epochs=1)
+    (compiled,) = plain._compiled.values()
+    specs = compiled.step.function.input_signature
+    assert len(specs) == 6
+    assert "alpha" not in plain.fit(x, y, epochs=1).history
