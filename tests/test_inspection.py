@@ -107,14 +107,23 @@ def test_predictions_with_std_draw_two_sigma_bars():
     assert display.ax_.get_ylabel() == "Actual values"
 
 
-def test_predictions_without_std_are_sklearns_display(regressor):
-    display = PredictionsDisplay.from_estimator(regressor, X, Y)
+def test_predictions_without_std_are_sklearns_display():
+    # LinearRegression.predict takes no return_std: no error bars.
+    linear = LinearRegression().fit(X, Y)
+    display = PredictionsDisplay.from_estimator(linear, X, Y)
     assert display.errorbar_ is None
-    np.testing.assert_allclose(
-        display.scatter_.get_offsets()[:, 0], regressor.predict(X)
-    )
+    np.testing.assert_allclose(display.scatter_.get_offsets()[:, 0], linear.predict(X))
     with pytest.raises(ValueError, match="kind='actual_vs_predicted'"):
         display.plot(kind="residual_vs_predicted")
+
+
+def test_lm_regressor_predictions_get_two_sigma_bars(regressor):
+    display = PredictionsDisplay.from_estimator(regressor, X, Y)
+    mean, std = regressor.predict(X, return_std=True)
+    np.testing.assert_allclose(display.scatter_.get_offsets()[:, 0], mean)
+    segments = display.errorbar_.lines[2][0].get_segments()
+    half = np.array([(s[1][0] - s[0][0]) / 2 for s in segments])
+    np.testing.assert_allclose(half, 2 * std, rtol=1e-10)
 
 
 def test_predictions_subsample_keeps_std_aligned():
