@@ -1,0 +1,388 @@
+"""Where the time of a first fit goes: import, build, trace, first call, steps.
+
+Usage::
+
+    python -m benchmarks.bench_first_fit [--repeats 3] [--out FILE]
+
+Every measurement runs in a fresh Python process; each number is the median
+over ``--repeats`` processes (3 by default).
+
+* Imports: ``import tensorflow``, ``import keras``, ``import sklearn_lm`` and
+  ``import sklearn.neural_network``, each alone in a fresh process, timed by
+  ``time.perf_counter`` around the ``import`` statement (wall time, with
+  ``KERAS_BACKEND=tensorflow``), after one untimed ``import sklearn_lm`` in
+  another process so that every timed import finds the files cached.
+* Fits, import excluded: ``make_pipeline(StandardScaler(), estimator)`` with
+  ``hidden=(20,)`` and ``random_state=0``, on a 75/25 split
+  (``random_state=0``) of ``load_breast_cancer`` and ``load_digits``
+  (:class:`~sklearn_lm.LMClassifier`) and ``load_diabetes``
+  (:class:`~sklearn_lm.LMRegressor`). Everything is imported and the data are
+  loaded before the clock starts. The library's own steps are timed from
+  outside, by wrapping them in the child process (the library is not
+  changed): ``configure_tensorflow_threads``, ``build_network``,
+  ``init_from_data``, ``Trainer.__init__`` and the ``model_function`` it
+  calls, ``compiled_step`` (making the ``tf.function`` objects or finding them
+  in the cache), and every compiled function
+  (``sklearn_lm.engine.compile._Concrete``): its tracing
+  (``get_concrete_function``), its first call (graph instantiation and the
+  first run) and its later calls, plus the Python of ``Trainer.fit`` and
+  ``forward``. Times are exclusive (a wrapped step nested in another is
+  subtracted from it); ``rest`` is the fit's wall time minus all of them
+  (input validation, target encoding, the estimator's own bookkeeping). A
+  second fit of a new, identical pipeline follows in the same process.
+* scikit-learn's ``MLPClassifier`` / ``MLPRegressor`` (``solver="lbfgs"``,
+  ``hidden_layer_sizes=(20,)``, ``random_state=0``, other settings default)
+  in the same pipeline on the same split, in its own fresh process.
+
+The Markdown report (tables, the load average before and after the run, the
+command) is printed and written to ``docs/benchmarks_first_fit.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+__all__ = ["main", "child"]
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_OUT = ROOT / "docs" / "benchmarks_first_fit.md"
+_MARK = "BENCH_FIRST_FIT_RESULT "
+
+IMPORTS = ["tensorflow", "keras", "sklearn_lm", "sklearn.neural_network"]
+DATASETS = ["breast_cancer", "digits", "diabetes"]
+#: Phases in the order of the table.
+PHASES = [
+    "configure_tensorflow_threads",
+    "build_network",
+    "init_from_data",
+    "model_function",
+    "Trainer.__init__ (rest)",
+    "compiled_step (make or find)",
+    "trace (get_concrete_function)",
+    "first call (instantiate + run)",
+    "later calls",
+    "Trainer.fit loop (Python)",
+    "forward",
+    "rest of fit",
+]
+
+
+# -- child process ---------------------------------------------------------------
+class _Timers:
+    """Exclusive wall times of nested wrapped calls, by phase."""
+
+    def __init__(self):
+        self.totals: dict[str, float] = {}
+        self.counts: dict[str, int] = {}
+        self._stack: list[float] = []  # time spent in children, per open frame
+
+    def add(self, phase: str, seconds: float, count: bool = True) -> None:
+        self.totals[phase] = self.totals.get(phase, 0.0) + seconds
+        if count:
+            self.counts[phase] = self.counts.get(phase, 0) + 1
+
+    def run(self, phase: str, function, *args, **kwargs):
+        self._stack.append(0.0)
+        started = time.perf_counter()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            elapsed = time.perf_counter() - started
+            children = self._stack.pop()
+            self.add(phase, elapsed - children)
+            if self._stack:
+                self._stack[-1] += elapsed
+
+    def wrap(self, phase: str, function):
+        def wrapper(*args, **kwargs):
+            return self.run(phase, function, *args, **kwargs)
+
+        return wrapper
+
+    def reset(self) -> None:
+        self.totals.clear()
+        self.counts.clear()
+
+
+def _install(timers: _Timers) -> None:
+    """Wrap the library's steps with timers (in this process only)."""
+    from sklearn_lm.engine import _call_options, loop
+    from sklearn_lm.engine import compile as compile_module
+    from sklearn_lm.estimators import _base
+
+    for name in ("configure_tensorflow_threads", "build_network", "init_from_data"):
+        setattr(_base, name, timers.wrap(name, getattr(_base, name)))
+    _base.forward = timers.wrap("forward", _base.forward)
+    loop.model_function = timers.wrap("model_function", loop.model_function)
+    loop.compiled_step = timers.wrap("compiled_step (make or find)", loop.compiled_step)
+    init = loop.Trainer.__init__
+    loop.Trainer.__init__ = timers.wrap("Trainer.__init__ (rest)", init)
+    loop.Trainer.fit = timers.wrap("Trainer.fit loop (Python)", loop.Trainer.fit)
+
+    def call(self, *args):
+        if self._concrete is None:
+            self._concrete = timers.run(
+                "trace (get_concrete_function)", self.function.get_concrete_function
+            )
+            phase = "first call (instantiate + run)"
+        else:
+            phase = "later calls"
+        return timers.run(phase, _call_options.call, self._concrete, args)
+
+    compile_module._Concrete.__call__ = call
+
+
+def _data(name: str):
+    from sklearn import datasets
+    from sklearn.model_selection import train_test_split
+
+    X, y = getattr(datasets, f"load_{name}")(return_X_y=True)
+    X_train, _, y_train, _ = train_test_split(X, y, test_size=0.25, random_state=0)
+    return X_train, y_train
+
+
+def _pipeline(kind: str, name: str):
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    if kind == "lm":
+        from sklearn_lm import LMClassifier, LMRegressor
+
+        cls = LMRegressor if name == "diabetes" else LMClassifier
+        est = cls(hidden=(20,), random_state=0)
+    else:
+        from sklearn.neural_network import MLPClassifier, MLPRegressor
+
+        cls = MLPRegressor if name == "diabetes" else MLPClassifier
+        est = cls(hidden_layer_sizes=(20,), solver="lbfgs", random_state=0)
+    return make_pipeline(StandardScaler(), est)
+
+
+def _timed_fit(kind: str, name: str, X, y, timers: _Timers | None) -> dict:
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    pipe = _pipeline(kind, name)
+    if timers is not None:
+        timers.reset()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        started = time.perf_counter()
+        pipe.fit(X, y)
+        total = time.perf_counter() - started
+    result = {"total": total, "n_iter": int(pipe[-1].n_iter_)}
+    if timers is not None:
+        phases = dict(timers.totals)
+        phases["rest of fit"] = total - sum(phases.values())
+        result["phases"] = phases
+        result["counts"] = dict(timers.counts)
+    return result
+
+
+def child(job: dict) -> dict:
+    """One measurement in this (fresh) process: an import or a fit."""
+    if job["what"] == "import":
+        started = time.perf_counter()
+        __import__(job["module"])
+        return {"total": time.perf_counter() - started}
+    # Import everything and load the data before the clock starts.
+    import sklearn.neural_network  # noqa: F401
+    import sklearn.pipeline  # noqa: F401
+    import sklearn.preprocessing  # noqa: F401
+
+    X, y = _data(job["data"])
+    if job["what"] == "mlp":
+        return {"first": _timed_fit("mlp", job["data"], X, y, None)}
+    import sklearn_lm  # noqa: F401
+
+    timers = _Timers()
+    _install(timers)
+    first = _timed_fit("lm", job["data"], X, y, timers)
+    second = _timed_fit("lm", job["data"], X, y, timers)
+    return {"first": first, "second": second}
+
+
+def _spawn(job: dict) -> dict:
+    env = {
+        **os.environ,
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        "KERAS_BACKEND": "tensorflow",
+    }
+    code = (
+        "import json, sys; from benchmarks.bench_first_fit import child, _MARK; "
+        "print(_MARK + json.dumps(child(json.loads(sys.argv[1]))))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, json.dumps(job)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    for line in proc.stdout.splitlines():
+        if line.startswith(_MARK):
+            return json.loads(line[len(_MARK) :])
+    raise RuntimeError(f"child failed for {job}:\n{proc.stderr[-3000:]}")
+
+
+# -- parent ----------------------------------------------------------------------
+def _median(values) -> float:
+    return statistics.median(values)
+
+
+def run(repeats: int) -> dict:
+    results: dict = {"imports": {}, "fits": {}}
+    # One untimed import first, so that every timed one finds the files cached.
+    _spawn({"what": "import", "module": "sklearn_lm"})
+    for module in IMPORTS:
+        times = [
+            _spawn({"what": "import", "module": module})["total"]
+            for _ in range(repeats)
+        ]
+        results["imports"][module] = _median(times)
+        print(f"import {module}: {_median(times) * 1e3:.0f} ms", file=sys.stderr)
+    for name in DATASETS:
+        lm = [_spawn({"what": "lm", "data": name}) for _ in range(repeats)]
+        mlp = [_spawn({"what": "mlp", "data": name}) for _ in range(repeats)]
+        entry = {}
+        for which in ("first", "second"):
+            runs = [r[which] for r in lm]
+            entry[which] = {
+                "total": _median([r["total"] for r in runs]),
+                "n_iter": _median([r["n_iter"] for r in runs]),
+                "phases": {
+                    p: _median([r["phases"].get(p, 0.0) for r in runs]) for p in PHASES
+                },
+                "counts": {
+                    p: _median([r["counts"].get(p, 0) for r in runs]) for p in PHASES
+                },
+            }
+        entry["mlp"] = _median([r["first"]["total"] for r in mlp])
+        entry["mlp_n_iter"] = _median([r["first"]["n_iter"] for r in mlp])
+        results["fits"][name] = entry
+        print(
+            f"{name}: first {entry['first']['total'] * 1e3:.0f} ms, "
+            f"second {entry['second']['total'] * 1e3:.0f} ms, "
+            f"MLP {entry['mlp'] * 1e3:.0f} ms",
+            file=sys.stderr,
+        )
+    return results
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1e3:.0f}"
+
+
+def tables(results: dict) -> str:
+    names = list(results["fits"])
+    head = "| phase | " + " | ".join(f"{n}, 1st | {n}, 2nd" for n in names) + " |"
+    lines = [
+        "### Fit phases (ms, exclusive; calls in brackets)",
+        "",
+        head,
+        "|---|" + "---:|" * (2 * len(names)),
+    ]
+    for phase in PHASES:
+        cells = []
+        for n in names:
+            for which in ("first", "second"):
+                r = results["fits"][n][which]
+                count = r["counts"][phase]
+                shown = f" ({count:.0f})" if count and phase != "rest of fit" else ""
+                cells.append(_ms(r["phases"][phase]) + shown)
+        lines.append(f"| {phase} | " + " | ".join(cells) + " |")
+    totals = []
+    for n in names:
+        for which in ("first", "second"):
+            totals.append(f"**{_ms(results['fits'][n][which]['total'])}**")
+    lines.append("| **total fit** | " + " | ".join(totals) + " |")
+    epochs = []
+    for n in names:
+        for which in ("first", "second"):
+            epochs.append(f"{results['fits'][n][which]['n_iter']:.0f}")
+    lines.append("| epochs (`n_iter_`) | " + " | ".join(epochs) + " |")
+    mlp = []
+    for n in names:
+        f = results["fits"][n]
+        mlp += [f"{_ms(f['mlp'])} ({f['mlp_n_iter']:.0f} it.)", "-"]
+    lines.append(
+        "| scikit-learn MLP (lbfgs), fresh process | " + " | ".join(mlp) + " |"
+    )
+    lines.append("")
+    lines.append("### Where each 100 ms of a first fit goes (share of the median)")
+    lines.append("")
+    lines.append("| phase | " + " | ".join(names) + " |")
+    lines.append("|---|" + "---:|" * len(names))
+    for phase in PHASES:
+        cells = []
+        for n in names:
+            r = results["fits"][n]["first"]
+            cells.append(f"{100 * r['phases'][phase] / r['total']:.0f}")
+        lines.append(f"| {phase} | " + " | ".join(cells) + " |")
+    lines.append("")
+    lines.append("### Imports (ms, wall, `perf_counter` around `import`)")
+    lines.append("")
+    lines.append("| module | ms |")
+    lines.append("|---|---:|")
+    for module, seconds in results["imports"].items():
+        lines.append(f"| `import {module}` | {_ms(seconds)} |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> str:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    args = parser.parse_args(argv)
+    load_before = os.getloadavg()
+    started = time.perf_counter()
+    results = run(args.repeats)
+    wall = time.perf_counter() - started
+    load_after = os.getloadavg()
+    text = tables(results)
+    print(text)
+
+    def load(values) -> str:
+        return " / ".join(f"{v:.2f}" for v in values)
+
+    doc = "\n".join(
+        [
+            "# First-fit overhead",
+            "",
+            f"Generated by `python -m benchmarks.bench_first_fit "
+            f"--repeats {args.repeats}` on "
+            f"{dt.date.today().isoformat()} ({platform.platform()}, "
+            f"Python {platform.python_version()}, {os.cpu_count()} CPUs); "
+            f"medians of {args.repeats} fresh processes per number; "
+            f"{wall:.0f} s in all.",
+            f"Load average (1/5/15 min): {load(load_before)} before the run, "
+            f"{load(load_after)} after.",
+            "",
+            "Phases are timed by wrapping the library's functions in the child "
+            "process (see the module's docstring); times are exclusive, and "
+            "`rest of fit` is the wall time of `pipeline.fit` minus the "
+            "wrapped phases. Medians are taken per phase, so the phases need "
+            "not add up exactly to the median total.",
+            "",
+            text,
+            "",
+        ]
+    )
+    if args.out:
+        args.out.write_text(doc)
+    return text
+
+
+if __name__ == "__main__":
+    main()
