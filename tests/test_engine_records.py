@@ -138,3 +138,9 @@ def test_mini_batch_epochs_step_by_step_match_the_compiled_epoch():
     )
     for got, want in zip(model.get_weights(), reference.get_weights(), strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-8, atol=1e-12)
+
+
+def test_step_callbacks_must_be_callables():
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    with pytest.raises(TypeError, match="step_callbacks must be callables"):
+        Trainer(model, "mse").fit(np.ones((4, 1)), np.ones(4), step_callbacks=[1])

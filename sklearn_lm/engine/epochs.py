@@ -33,6 +33,12 @@ Callback = Callable[[int, dict], Any]
 def _each(callbacks: Iterable[Callback] | None) -> Callback | None:
     """One callable calling every callback in ``callbacks`` (``None`` if none)."""
     callbacks = list(callbacks or [])
+    for callback in callbacks:
+        if not callable(callback):
+            raise TypeError(
+                "step_callbacks must be callables called as callback(step, logs). "
+                f"Received: step_callbacks=[..., {callback!r}, ...]"
+            )
     if not callbacks:
         return None
 
