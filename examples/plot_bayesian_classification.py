@@ -19,16 +19,16 @@ network is unsure.
 
 Two parts:
 
-* two noisy half moons with 60 training points: the predicted probabilities
+* two noisy half moons with 100 training points: the predicted probabilities
   of a default, a Bayesian and a moderated fit, and their reliability
   diagram and scores on 2000 held-out points;
 * held-out scores on ``load_breast_cancer``.
 """
 
 # %%
-# Two half moons, 60 training points
-# ----------------------------------
-# A 2-20-1 tanh network (81 weights) on 60 noisy points. Without
+# Two half moons, 100 training points
+# -----------------------------------
+# A 2-20-1 tanh network (81 weights) on 100 noisy points. Without
 # regularization LM drives the training cross-entropy towards zero: the
 # probabilities jump from 0 to 1 across a contorted boundary.
 import warnings
@@ -44,7 +44,7 @@ from sklearn.preprocessing import StandardScaler
 
 from sklearn_lm import LMClassifier
 
-X_train, y_train = make_moons(60, noise=0.3, random_state=0)
+X_train, y_train = make_moons(100, noise=0.3, random_state=0)
 X_test, y_test = make_moons(2000, noise=0.3, random_state=1)
 
 contenders = {
@@ -116,7 +116,12 @@ plt.show()
 # Breast cancer
 # -------------
 # 569 tumours, 30 features; a 30-20-1 network has 641 weights. Half of the
-# data for training, half held out, after ``StandardScaler``.
+# data for training, half held out, after ``StandardScaler``. Bayesian
+# regularization lowers the held-out log loss and Brier score several times
+# over. Moderation raises them a little here: the held-out tumours look
+# like the training ones, the network is confident and mostly right about
+# them, and moderation only tempers that confidence; it pays off away from
+# the training data, as in the maps above.
 X, y = load_breast_cancer(return_X_y=True)
 X_train, X_test, y_train, y_test = train_test_split(
     X, y, test_size=0.5, stratify=y, random_state=0
