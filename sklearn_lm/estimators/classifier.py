@@ -201,8 +201,10 @@ class LMClassifier(ClassifierMixin, BaseLM):
         tr(P A^-1)`` and ``alpha_ = gamma / (2 E_W)`` with ``A = G + alpha_
         P``, ``G`` the generalised Gauss-Newton matrix of the summed
         cross-entropy and ``P`` the 0/1 diagonal of the penalised weights.
-        There is no noise level to estimate. Fits ``alpha_``, ``gamma_`` and
-        ``log_evidence_``. Needs full-batch steps (``batch_size`` not
+        There is no noise level to estimate. Sample weights (rescaled to mean
+        1) weigh each sample's cross-entropy, so the evidence counts the
+        samples, not the sum of the weights given. Fits ``alpha_``,
+        ``gamma_`` and ``log_evidence_``. Needs full-batch steps (``batch_size`` not
         smaller than the training set), the direct solver (``solver="auto"``
         then means ``"direct"``), a cross-entropy ``loss``
         (``"cross_entropy"``, ``"binary_crossentropy"``,
