@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from sklearn.linear_model import BayesianRidge
 
-from sklearn_lm import LMClassifier, LMRegressor
+from sklearn_lm import LMRegressor
 from sklearn_lm.engine import LMModel, StepConfig, Trainer
 from sklearn_lm.engine import bayesian as bayesian_module
 from sklearn_lm.engine.covariance import CovarianceWarning
@@ -240,12 +240,6 @@ def test_regressor_refuses(params, match):
     X, y = _linear_data(n=20)
     with pytest.raises(ValueError, match=match):
         LMRegressor(hidden=(2,), bayesian=True, **params).fit(X, y)
-
-
-def test_classifier_refuses():
-    X, y = _linear_data(n=20)
-    with pytest.raises(ValueError, match="not supported yet by LMClassifier"):
-        LMClassifier(bayesian=True).fit(X, y > 3)
 
 
 def test_trainer_records_and_traces_once():

@@ -54,3 +54,29 @@ def test_sklearn_compatible(estimator, check):
 @pytest.mark.parametrize("check", FLOAT32_CHECKS, ids=lambda check: check.__name__)
 def test_sklearn_checks_float32(estimator, check):
     check(type(estimator).__name__, estimator)
+
+
+# A Bayesian-regularized classifier with moderated probabilities. Sample
+# weights are relative (rescaled to mean 1), so the evidence counts the
+# training samples whatever their weights: integer weights are not
+# equivalent to repeated samples, as the check below asks.
+BAYESIAN = [
+    LMClassifier(
+        hidden=(5,), max_iter=30, dtype="float64", bayesian=True, moderate_proba=True
+    ),
+]
+
+
+def _bayesian_expected_failures(estimator):
+    return {
+        "check_sample_weight_equivalence_on_dense_data": (
+            "relative sample weights: the evidence counts samples, not weights"
+        )
+    }
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@parametrize_with_checks(BAYESIAN, expected_failed_checks=_bayesian_expected_failures)
+def test_sklearn_compatible_bayesian(estimator, check):
+    check(estimator)

@@ -67,10 +67,11 @@ The hyperparameters start as ``trainbr``'s do, from ``gamma = n_w``:
 ``alpha = n_w / (2 E_W)``, ``beta = (m - n_w) / (2 E_D)`` (1 if that is not
 positive). ``J^T S J`` and ``E_D`` at the new weights come from a separate
 compiled pass over the data (the normal equations of the step are those at
-the weights before it); ``A`` is factored by Cholesky in NumPy. A failed
-factorisation (or non-finite values) keeps the previous ``alpha`` and
-``beta``. Everything here is float64: ``J^T S J`` is summed in float64 by
-the pass, ``A``, its factor, ``gamma`` and the evidence are float64.
+the weights before it); ``A`` is factored by Cholesky in NumPy (on one
+BLAS thread). A failed factorisation (or non-finite values) keeps the
+previous ``alpha`` and ``beta``. Everything here is float64: ``J^T S J``
+is summed in float64 by the pass, ``A``, its factor, ``gamma`` and the
+evidence are float64.
 
 The predictive variance of an output at an input ``x`` is the linearised
 Laplace (generalised linear model) one,
@@ -82,10 +83,59 @@ Laplace (generalised linear model) one,
 
 from :func:`posterior_covariance` and :func:`predictive_variance`.
 
+Classification
+--------------
+For the cross-entropies in their generalised Gauss-Newton form on logits
+(binary, categorical and sparse categorical, ``from_logits=True``; MacKay
+1992b) the likelihood has no noise level: ``beta`` is fixed at 1 and the
+data misfit is the summed (not averaged) cross-entropy,
+``E_D = CE_sum = sum_i s_i l_i``. With ``H = J^T S Lambda J`` the
+generalised Gauss-Newton matrix of ``CE_sum`` (``J`` the Jacobian of the
+logits, ``Lambda`` the Hessian of the cross-entropy on the logits:
+``diag(p) - p p^T`` for a softmax, ``p (1 - p)`` per sigmoid output),
+
+.. math::
+
+    M(w) = E_D + \alpha E_W, \qquad A = H + \alpha \operatorname{diag}(p),
+
+    \gamma = n_w - \alpha \operatorname{tr}(\operatorname{diag}(p) A^{-1}),
+    \qquad \alpha = \frac{\gamma}{2 E_W},
+
+    \ln p(D \mid \alpha) = -E_D - \alpha E_W - \tfrac12 \ln\det A
+        + \tfrac{n_w}{2} \ln\alpha
+
+(up to the same constant of the flat prior on the output biases). The step
+minimises ``CE_sum / (N c) + l2 sum(w_P^2)`` (``c`` is 1 for the softmax
+cross-entropies, the number of outputs for the binary one); dividing ``M``
+by ``N c`` gives ``l2 = alpha / (2 N c)``. In general, with ``s`` the loss's
+curvature scale (2 for the mean squared error, whose ``E_D`` is half the
+loss sum; 1 for the cross-entropies, whose ``E_D`` is the loss sum),
+``l2 = alpha s / (2 beta N c)``.
+
+A softmax is unchanged when the same number is added to every logit, so
+``H`` is singular along ``u``, the unit vector that shifts every output
+bias equally, and, the output biases having a flat prior, so is ``A``.
+The evidence is then that of the identifiable weights: ``A`` is
+factored as ``A + u u^T`` (``u`` an eigenvector of ``A`` with eigenvalue 0
+becomes one with eigenvalue 1), whose determinant is the product of the
+other eigenvalues of ``A``, and whose inverse is ``A^+ + u u^T``; ``diag(p)
+u = 0``, so the trace is that of the pseudo-inverse, and
+:func:`posterior_covariance` returns ``A^+`` (a shift of all logits has no
+variance). See :func:`shift_direction`.
+
+The variance of each logit, ``s_k^2 = g_k^T A^{-1} g_k`` with ``g_k = d z_k
+/ d w`` (:func:`predictive_variance`), moderates the probabilities
+(:func:`moderated_probabilities`, MacKay's probit approximation).
+
 References
 ----------
 D. J. C. MacKay, "A practical Bayesian framework for backpropagation
 networks", Neural Computation 4(3), 1992.
+D. J. C. MacKay, "The evidence framework applied to classification
+networks", Neural Computation 4(5), 1992 (1992b).
+Z. Lu, E. Ie and F. Sha, "Mean-field approximation to Gaussian-softmax
+integral with application to uncertainty estimation", arXiv:2006.07584,
+2020.
 F. D. Foresee and M. T. Hagan, "Gauss-Newton approximation to Bayesian
 learning", Proc. International Conference on Neural Networks, 1997.
 """
@@ -97,22 +147,28 @@ from typing import NamedTuple
 
 import numpy as np
 import tensorflow as tf
+from scipy.linalg import solve_triangular
 
 from . import losses as losses_module
 
 __all__ = [
     "penalty_mask",
+    "likelihood",
+    "shift_direction",
     "Evidence",
     "BayesianRegularization",
     "evidence",
     "normal_matrix",
     "posterior_covariance",
     "predictive_variance",
+    "moderated_probabilities",
 ]
 
 _F64 = tf.float64
 #: Bytes of float64 Jacobian per chunk in :func:`predictive_variance`.
 _CHUNK_BYTES = 32 * 2**20
+#: The BLAS libraries' thread controller (:func:`_one_blas_thread`).
+_BLAS = None
 
 
 def penalty_mask(fn) -> np.ndarray:
@@ -135,6 +191,96 @@ def penalty_mask(fn) -> np.ndarray:
     return mask
 
 
+def likelihood(loss) -> str | None:
+    """The likelihood a loss stands for, or ``None`` if it has none here.
+
+    ``"gaussian"`` for the mean squared error (a noise precision ``beta``
+    to estimate); ``"bernoulli"`` for the binary cross-entropy and
+    ``"categorical"`` for the (sparse) categorical cross-entropy, both on
+    logits (``from_logits=True``) in their generalised Gauss-Newton form
+    (``beta`` fixed at 1). Anything else, subclasses included, gives
+    ``None``.
+
+    Parameters
+    ----------
+    loss : Loss
+
+    Returns
+    -------
+    str or None
+    """
+    kind = type(loss)
+    if kind is losses_module.MeanSquaredError:
+        return "gaussian"
+    on_logits = getattr(loss, "from_logits", False)
+    if not (on_logits and getattr(loss, "gauss_newton", False)):
+        return None
+    if kind is losses_module.BinaryCrossentropy:
+        return "bernoulli"
+    if kind in (
+        losses_module.CategoricalCrossentropy,
+        losses_module.SparseCategoricalCrossentropy,
+    ):
+        return "categorical"
+    return None
+
+
+def shift_direction(fn, loss) -> np.ndarray | None:
+    """The weight direction a softmax cannot see, or ``None``.
+
+    For a softmax likelihood (:func:`likelihood` ``"categorical"``) whose
+    model ends with an unpenalised output bias of one entry per output:
+    the unit vector ``u`` that adds ``1 / sqrt(k)`` to every output bias.
+    It shifts all logits equally, which changes no probability, so the
+    Hessian ``A`` of the evidence is singular along it (see the module
+    docstring). ``None`` otherwise.
+
+    Parameters
+    ----------
+    fn : ModelFunction
+    loss : Loss
+
+    Returns
+    -------
+    ndarray of shape (n,) or None
+    """
+    k = int(fn.n_outputs)
+    if likelihood(loss) != "categorical" or k < 2:
+        return None
+    if len(fn.shapes[-1]) != 1 or int(fn.sizes[-1]) != k:
+        return None
+    u = np.zeros(int(fn.n_params))
+    u[-k:] = 1.0 / math.sqrt(k)
+    return u
+
+
+def _one_blas_thread():
+    """A context in which NumPy's and SciPy's BLAS run on one thread.
+
+    The factorisations here are of LM-sized matrices (``n`` up to a few
+    thousand), which one thread handles in milliseconds for hundreds of
+    weights and in well under a second for a few thousand; several BLAS
+    threads that busy-wait for each other next to TensorFlow's pool (or
+    other processes) were measured up to a hundred times slower (a
+    Cholesky factorisation of ``n = 641``: 5 s on two threads of a busy
+    two-core machine, 0.05 s on one).
+    """
+    global _BLAS
+    if _BLAS is None:
+        from threadpoolctl import ThreadpoolController
+
+        _BLAS = ThreadpoolController()  # finds the loaded libraries once
+    return _BLAS.limit(limits=1, user_api="blas")
+
+
+def _hessian(normal, mask, alpha, beta, shift) -> np.ndarray:
+    """``A = beta normal + alpha diag(mask)`` (plus ``u u^T`` for a shift ``u``)."""
+    a = beta * np.asarray(normal, np.float64) + np.diag(alpha * np.asarray(mask))
+    if shift is not None:
+        a += np.outer(shift, shift)
+    return 0.5 * (a + a.T)
+
+
 class Evidence(NamedTuple):
     """The hyperparameters and evidence at some weights (float64 numbers).
 
@@ -143,7 +289,8 @@ class Evidence(NamedTuple):
     alpha : float
         Precision of the penalised weights.
     beta : float
-        Precision of the noise (its variance is ``1 / beta``).
+        Precision of the noise (its variance is ``1 / beta``); 1 for the
+        cross-entropies.
     gamma : float
         Effective number of penalised weights,
         ``n_w - alpha tr(diag(p) A^{-1})``, for the ``alpha``, ``beta`` it
@@ -170,21 +317,34 @@ def evidence(
     m: int,
     alpha: float,
     beta: float,
+    *,
+    estimate_beta: bool = True,
+    shift: np.ndarray | None = None,
 ) -> Evidence:
     """One re-estimation of ``alpha`` and ``beta`` (see the module docstring).
 
     Parameters
     ----------
     normal : ndarray of shape (n, n)
-        ``J^T S J`` at the weights, float64.
+        The Hessian of ``E_D`` at the weights, float64: ``J^T S J`` for the
+        mean squared error, the generalised Gauss-Newton matrix
+        ``J^T S Lambda J`` of the summed cross-entropy.
     mask : ndarray of shape (n,)
         1.0 for penalised weights, else 0.0.
     e_d, e_w : float
-        ``E_D = sum(s e^2) / 2`` and ``E_W = sum(w_P^2) / 2`` at the weights.
+        ``E_D`` (``sum(s e^2) / 2``, or the summed cross-entropy) and
+        ``E_W = sum(w_P^2) / 2`` at the weights.
     m : int
-        Number of residuals.
+        Number of residuals (not used without ``estimate_beta``).
     alpha, beta : float
         The current hyperparameters, which give ``A``.
+    estimate_beta : bool, default=True
+        Whether ``beta`` is a noise precision to re-estimate (Gaussian
+        likelihood). ``False`` (the cross-entropies): ``beta`` is kept, and
+        the log evidence has no Gaussian normalising terms.
+    shift : ndarray of shape (n,), optional
+        A unit vector along which ``A`` is singular and unpenalised
+        (:func:`shift_direction`): ``A + u u^T`` is factored instead.
 
     Returns
     -------
@@ -192,29 +352,29 @@ def evidence(
         ``gamma`` and ``log_evidence`` at the current ``alpha``, ``beta``;
         ``alpha`` and ``beta`` re-estimated from them.
     """
-    a = beta * np.asarray(normal, np.float64) + np.diag(alpha * mask)
-    try:
-        chol = np.linalg.cholesky(0.5 * (a + a.T))
-    except np.linalg.LinAlgError:
-        chol = None
-    if chol is None or not np.all(np.isfinite(chol)):
-        return Evidence(alpha, beta, math.nan, math.nan, False)
-    # diag(A^-1)_j = sum_i (L^-1)_ij^2.
-    inverse_factor = np.linalg.solve(chol, np.eye(len(mask)))
+    mask = np.asarray(mask, np.float64)
+    a = _hessian(normal, mask, alpha, beta, shift)
+    with _one_blas_thread():
+        try:
+            chol = np.linalg.cholesky(a)
+        except np.linalg.LinAlgError:
+            chol = None
+        if chol is None or not np.all(np.isfinite(chol)):
+            return Evidence(alpha, beta, math.nan, math.nan, False)
+        # diag(A^-1)_j = sum_i (L^-1)_ij^2.
+        inverse_factor = solve_triangular(chol, np.eye(len(mask)), lower=True)
     trace = float(np.sum(mask * np.sum(inverse_factor**2, axis=0)))
     n_w = float(np.sum(mask))
     gamma = n_w - alpha * trace
     log_det = 2.0 * float(np.sum(np.log(np.diag(chol))))
     log_evidence = (
-        -beta * e_d
-        - alpha * e_w
-        - 0.5 * log_det
-        + 0.5 * n_w * math.log(alpha)
-        + 0.5 * m * math.log(beta)
-        - 0.5 * m * math.log(2.0 * math.pi)
+        -beta * e_d - alpha * e_w - 0.5 * log_det + 0.5 * n_w * math.log(alpha)
     )
     new_alpha = gamma / (2.0 * e_w) if e_w > 0 else math.nan
-    new_beta = (m - gamma) / (2.0 * e_d) if e_d > 0 else math.nan
+    new_beta = beta
+    if estimate_beta:
+        log_evidence += 0.5 * m * (math.log(beta) - math.log(2.0 * math.pi))
+        new_beta = (m - gamma) / (2.0 * e_d) if e_d > 0 else math.nan
     if not (new_alpha > 0 and new_beta > 0 and math.isfinite(new_alpha * new_beta)):
         return Evidence(alpha, beta, gamma, log_evidence, False)
     return Evidence(new_alpha, new_beta, gamma, log_evidence, True)
@@ -231,22 +391,59 @@ class BayesianRegularization:
     mask : ndarray of shape (n,)
         :func:`penalty_mask`.
     n_outputs : int
-        ``k``: residuals per sample.
+        ``k``: outputs of the model.
+    loss : Loss, optional
+        The training loss (default: the mean squared error). Its
+        :func:`likelihood` decides whether ``beta`` is estimated
+        (``"gaussian"``) or fixed at 1 (the cross-entropies); its output
+        normaliser ``c`` and curvature scale ``s`` give ``E_D`` and the L2
+        strength (see the module docstring).
+    shift : ndarray of shape (n,), optional
+        :func:`shift_direction`: a direction the likelihood cannot see.
 
     Attributes
     ----------
     alpha, beta, gamma, log_evidence : float
-        The latest values (NaN before the first update).
+        The latest values (NaN before the first update; ``beta`` is 1 from
+        the start without ``estimate_beta``).
+    estimate_beta : bool
+        Whether ``beta`` is a noise precision that is re-estimated.
     normal : ndarray of shape (n, n) or None
-        ``J^T S J`` at the weights of the latest update, float64.
+        The Hessian of ``E_D`` (``J^T S J``, or the generalised
+        Gauss-Newton matrix of the summed cross-entropy) at the weights of
+        the latest update, float64.
     """
 
-    def __init__(self, mask: np.ndarray, n_outputs: int):
+    def __init__(
+        self,
+        mask: np.ndarray,
+        n_outputs: int,
+        loss: losses_module.Loss | None = None,
+        shift: np.ndarray | None = None,
+    ):
+        loss = losses_module.get("mse") if loss is None else loss
+        kind = likelihood(loss)
+        if kind is None:
+            raise ValueError(
+                "Bayesian regularization needs the mean squared error or a "
+                "cross-entropy on logits in its Gauss-Newton form. Received: "
+                f"loss={loss!r}"
+            )
         self.mask = np.asarray(mask, np.float64)
         self.n_outputs = int(n_outputs)
-        self.alpha = self.beta = self.gamma = self.log_evidence = math.nan
+        self.estimate_beta = kind == "gaussian"
+        self.normaliser = int(loss.output_normaliser(self.n_outputs))
+        self.curvature_scale = float(loss.curvature_scale)
+        self.shift = None if shift is None else np.asarray(shift, np.float64)
+        self.alpha = self.gamma = self.log_evidence = math.nan
+        self.beta = math.nan if self.estimate_beta else 1.0
         self.normal: np.ndarray | None = None
         self.n_residuals = 0
+
+    @classmethod
+    def for_model(cls, fn, loss: losses_module.Loss) -> BayesianRegularization:
+        """The state for a model function and its training loss."""
+        return cls(penalty_mask(fn), fn.n_outputs, loss, shift_direction(fn, loss))
 
     @property
     def started(self) -> bool:
@@ -258,17 +455,30 @@ class BayesianRegularization:
         """``1 / beta``."""
         return 1.0 / self.beta
 
+    def data_misfit(self, loss_sum: float) -> float:
+        """``E_D`` from the weighted loss sum: ``loss_sum / s``."""
+        return float(loss_sum) / self.curvature_scale
+
     def l2(self, n_rows: int) -> float:
-        """The engine's L2 strength ``alpha / (beta N c)`` for ``N = n_rows``."""
-        return self.alpha / (self.beta * n_rows * self.n_outputs)
+        """The engine's L2 strength ``alpha s / (2 beta N c)`` for ``N = n_rows``.
+
+        ``alpha / (beta N k)`` for the mean squared error, ``alpha / (2 N
+        c)`` for the cross-entropies.
+        """
+        norm = 2.0 * self.beta * n_rows * self.normaliser
+        return self.alpha * self.curvature_scale / norm
 
     def start(self, loss_sum: float, w: np.ndarray, n_rows: int) -> None:
         """Initial values from ``gamma = n_w`` (as ``trainbr``).
 
+        ``alpha = n_w / (2 E_W)``; with ``estimate_beta``, ``beta = (m -
+        n_w) / (2 E_D)`` (1 if that is not positive).
+
         Parameters
         ----------
         loss_sum : float
-            ``sum(s e^2) = 2 E_D`` at the initial weights.
+            The weighted loss sum at the initial weights (``2 E_D`` for the
+            mean squared error, ``E_D`` for the cross-entropies).
         w : ndarray of shape (n,)
             The initial weights.
         n_rows : int
@@ -279,7 +489,9 @@ class BayesianRegularization:
         e_w = 0.5 * float(np.sum(self.mask * np.square(w, dtype=np.float64)))
         self.n_residuals = m
         self.alpha = n_w / (2.0 * e_w) if e_w > 0 and n_w > 0 else 1.0
-        self.beta = (m - n_w) / loss_sum if loss_sum > 0 and m > n_w else 1.0
+        if self.estimate_beta:
+            e_d = self.data_misfit(loss_sum)
+            self.beta = (m - n_w) / (2.0 * e_d) if e_d > 0 and m > n_w else 1.0
 
     def update(self, normal: np.ndarray, loss_sum: float, w: np.ndarray) -> None:
         """Re-estimate at new weights ``w`` (see :func:`evidence`)."""
@@ -287,26 +499,34 @@ class BayesianRegularization:
         result = evidence(
             normal,
             self.mask,
-            0.5 * float(loss_sum),
+            self.data_misfit(loss_sum),
             e_w,
             self.n_residuals,
             self.alpha,
             self.beta,
+            estimate_beta=self.estimate_beta,
+            shift=self.shift,
         )
         self.normal = np.asarray(normal, np.float64)
         self.alpha, self.beta = result.alpha, result.beta
         self.gamma, self.log_evidence = result.gamma, result.log_evidence
 
+    def covariance(self) -> np.ndarray | None:
+        """:func:`posterior_covariance` at the latest update (``None`` before)."""
+        if self.normal is None:
+            return None
+        return posterior_covariance(
+            self.normal, self.mask, self.alpha, self.beta, self.shift
+        )
+
     def logs(self) -> dict[str, float]:
-        """The per-epoch record: ``alpha``, ``beta``, ``noise_variance``,
-        ``gamma``, ``log_evidence``."""
-        return {
-            "alpha": self.alpha,
-            "beta": self.beta,
-            "noise_variance": self.noise_variance,
-            "gamma": self.gamma,
-            "log_evidence": self.log_evidence,
-        }
+        """The per-epoch record: ``alpha``, ``beta`` and ``noise_variance``
+        (with ``estimate_beta`` only), ``gamma``, ``log_evidence``."""
+        logs = {"alpha": self.alpha}
+        if self.estimate_beta:
+            logs.update(beta=self.beta, noise_variance=self.noise_variance)
+        logs.update(gamma=self.gamma, log_evidence=self.log_evidence)
+        return logs
 
 
 def normal_pass(lm, x_spec: tf.TensorSpec, y_spec: tf.TensorSpec):
@@ -341,7 +561,11 @@ def normal_matrix(fn, x, y, sample_weight=None) -> tuple[np.ndarray, float]:
 
 
 def posterior_covariance(
-    normal: np.ndarray, mask: np.ndarray, alpha: float, beta: float
+    normal: np.ndarray,
+    mask: np.ndarray,
+    alpha: float,
+    beta: float,
+    shift: np.ndarray | None = None,
 ) -> np.ndarray | None:
     """``A^{-1}`` for ``A = beta J^T S J + alpha diag(p)``, or ``None``.
 
@@ -349,12 +573,17 @@ def posterior_covariance(
     (:mod:`sklearn_lm.engine.covariance`); ``None`` when ``A`` is singular:
     an eigenvalue of the scaled matrix at most ``eps * n`` times the largest
     (with ``alpha = 0``, some combination of weights does not change the
-    outputs), or a diagonal entry that is not positive. Float64.
+    outputs), or a diagonal entry that is not positive. With a ``shift``
+    ``u`` (:func:`shift_direction`), the pseudo-inverse
+    ``(A + u u^T)^{-1} - u u^T``: no variance along ``u``. Float64.
     """
     from .covariance import _scaled_inverse
 
-    a = beta * np.asarray(normal, np.float64) + np.diag(alpha * np.asarray(mask))
-    inverse, _ = _scaled_inverse(a, tol=np.finfo(np.float64).eps * len(mask))
+    a = _hessian(normal, mask, alpha, beta, shift)
+    with _one_blas_thread():
+        inverse, _ = _scaled_inverse(a, tol=np.finfo(np.float64).eps * len(mask))
+    if inverse is not None and shift is not None:
+        inverse = inverse - np.outer(shift, shift)
     return inverse
 
 
@@ -391,3 +620,57 @@ def predictive_variance(fn, x, covariance: np.ndarray) -> np.ndarray:
 
     parts = [chunk(x[i : i + size]).numpy() for i in range(0, int(x.shape[0]), size)]
     return np.concatenate(parts) if parts else np.zeros((0, k))
+
+
+#: ``pi / 8``: the probit approximation's scale of the variance.
+_PROBIT = math.pi / 8.0
+
+
+def moderated_probabilities(
+    logits: np.ndarray, variances: np.ndarray, kind: str
+) -> np.ndarray:
+    r"""Probabilities of Gaussian logits, by the probit approximation.
+
+    With logit means ``mu`` and variances ``s^2`` (:func:`predictive_variance`
+    with :func:`posterior_covariance`), MacKay's (1992b) moderated
+    probability of a sigmoid output is
+
+    .. math::
+
+        p = \sigma(\kappa(s^2)\, \mu), \qquad
+        \kappa(s^2) = (1 + \pi s^2 / 8)^{-1/2},
+
+    which approximates ``E[sigmoid(z)]`` for ``z ~ N(mu, s^2)`` by matching
+    the sigmoid to the normal distribution function. For a softmax, each
+    logit's mean is scaled by its own ``kappa`` before the softmax,
+    ``p_k \propto \exp(\kappa(s_k^2) \mu_k)`` -- the mean-field
+    approximation of Lu, Ie and Sha (2020) to the Gaussian-softmax
+    integral, which uses the diagonal of the logits' covariance only. A
+    sigmoid's moderation never moves ``p`` across 1/2; a softmax's can
+    change which class is the most probable (a confident logit with a large
+    variance is shrunk more than a less confident, well-determined one).
+
+    Parameters
+    ----------
+    logits : ndarray of shape (N, k)
+        Means of the logits.
+    variances : ndarray of shape (N, k)
+        Their variances, ``>= 0`` (``inf`` gives ``kappa = 0``).
+    kind : {"sigmoid", "softmax"}
+        How probabilities follow from logits: per output, or across them.
+
+    Returns
+    -------
+    ndarray of shape (N, k)
+        Moderated probabilities, float64 (rows sum to 1 for ``"softmax"``).
+    """
+    from scipy.special import expit, softmax
+
+    mu = np.asarray(logits, np.float64)
+    kappa = 1.0 / np.sqrt(1.0 + _PROBIT * np.maximum(variances, 0.0))
+    z = kappa * mu
+    if kind == "softmax":
+        return softmax(z, axis=-1)
+    if kind == "sigmoid":
+        return expit(z)
+    raise ValueError(f"kind must be 'sigmoid' or 'softmax'. Received: kind={kind!r}")

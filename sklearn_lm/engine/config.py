@@ -135,7 +135,9 @@ class StepConfig:
         after every accepted step (:mod:`sklearn_lm.engine.bayesian`); ``l2``
         is then not used (the first step's strength comes from the initial
         hyperparameters). It needs the mean squared
-        error (``loss="mse"``), the direct solver and the normal form
+        error (``loss="mse"``) or a cross-entropy on logits in its
+        Gauss-Newton form (binary, categorical or sparse categorical,
+        ``from_logits=True``), the direct solver and the normal form
         (``form="auto"`` then means ``"normal"``); anything else raises
         ``ValueError``. Steps without it are compiled exactly as before.
     """
@@ -266,7 +268,8 @@ def _check_bayesian(checked: dict) -> str:
     """The form of a Bayesian-regularized step, or a ``ValueError``.
 
     Bayesian regularization needs the ``n x n`` normal equations (for the
-    trace of the inverse Hessian) and a Gaussian likelihood.
+    trace of the inverse Hessian) and a loss that is a likelihood
+    (:func:`~sklearn_lm.engine.bayesian.likelihood`).
     """
     if checked["solver"] != "direct":
         raise ValueError(
@@ -280,11 +283,15 @@ def _check_bayesian(checked: dict) -> str:
             "bayesian=True needs the normal equations; the Gram form has no "
             "L2 term and no n x n Hessian. Received: form='gram'"
         )
-    if type(checked["loss"]) is not losses_module.MeanSquaredError:
+    from .bayesian import likelihood
+
+    if likelihood(checked["loss"]) is None:
         raise ValueError(
-            "bayesian=True supports the mean squared error only (a Gaussian "
-            "likelihood); other losses are not supported yet. Received: "
-            f"loss={checked['loss']!r}"
+            "bayesian=True supports the mean squared error (a Gaussian "
+            "likelihood) and the binary, categorical and sparse categorical "
+            "cross-entropies on logits in their Gauss-Newton form "
+            "(from_logits=True, gauss_newton=True); other losses are not "
+            f"supported yet. Received: loss={checked['loss']!r}"
         )
     return "normal"
 

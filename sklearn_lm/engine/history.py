@@ -41,8 +41,10 @@ class TrainingHistory:
         precision), ``"beta"`` (noise precision), ``"noise_variance"``
         (``1 / beta``), ``"gamma"`` (effective number of penalised weights)
         and ``"log_evidence"``, after the epoch's last accepted step (the
-        noise in the units of the training targets). Each list converts
-        directly into a column of a ``pandas.DataFrame(history.history)``.
+        noise in the units of the training targets; no ``"beta"`` and
+        ``"noise_variance"`` for the cross-entropies, whose ``beta`` is 1).
+        Each list converts directly into a column of a
+        ``pandas.DataFrame(history.history)``.
     epoch : list of int
         Epoch indices, counted over the trainer's whole life.
     stop_reason : Status

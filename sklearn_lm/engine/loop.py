@@ -18,7 +18,7 @@ from . import covariance, data
 from . import damping as damping_module
 from . import history as history_module
 from . import losses as losses_module
-from .bayesian import BayesianRegularization, normal_pass, penalty_mask
+from .bayesian import BayesianRegularization, normal_pass
 from .compile import CompiledStep, batch_layout, compiled_step
 from .config import StepConfig
 from .dense_chain import model_function
@@ -83,8 +83,9 @@ class Trainer(EpochLoop):
     bayesian : BayesianRegularization or None
         With ``bayesian=True``: the hyperparameters (``alpha``, ``beta``,
         ``noise_variance``, ``gamma``, ``log_evidence``) after the latest
-        accepted step, float64; recorded per epoch in the history. Else
-        ``None``.
+        accepted step, float64; recorded per epoch in the history (without
+        ``beta`` and ``noise_variance`` for the cross-entropies, whose
+        ``beta`` is 1). Else ``None``.
 
     Notes
     -----
@@ -138,7 +139,7 @@ class Trainer(EpochLoop):
         )
         self.memory_limit = memory_limit or physical_memory_bytes() // 2
         self.bayesian = (
-            BayesianRegularization(penalty_mask(self.fn), self.fn.n_outputs)
+            BayesianRegularization.for_model(self.fn, self.loss)
             if self.config.bayesian
             else None
         )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from numpy.typing import ArrayLike
 from scipy.special import expit, softmax
@@ -12,7 +14,10 @@ from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import column_or_1d, validate_data
 
+from ..engine import bayesian as bayesian_module
 from ..engine import losses as losses_module
+from ..engine.covariance import CovarianceWarning
+from ..engine.dense_chain import model_function
 from ._base import BaseLM
 from ._targets import ClassIndexEncoder, MultilabelEncoder
 
@@ -24,6 +29,13 @@ _SOFTMAX_LOSSES = {
     "categorical_mse": True,
 }
 _CLASSIFICATION_LOSSES = {"cross_entropy", "binary_crossentropy", *_SOFTMAX_LOSSES}
+#: The losses that are likelihoods, for Bayesian regularization.
+_LIKELIHOOD_LOSSES = (
+    "cross_entropy",
+    "binary_crossentropy",
+    "categorical_crossentropy",
+    "sparse_categorical_crossentropy",
+)
 
 
 class LMClassifier(ClassifierMixin, BaseLM):
@@ -178,10 +190,41 @@ class LMClassifier(ClassifierMixin, BaseLM):
         ``l2`` (:class:`~sklearn_lm.engine.config.StepConfig`).
 
     bayesian : bool, default=False
-        Bayesian regularization is not supported yet for classification
-        (the evidence framework on the generalised Gauss-Newton curvature is
-        planned): ``True`` raises ``ValueError`` in :meth:`fit`. See
-        :class:`LMRegressor`.
+        Bayesian regularization with the evidence framework for
+        classification (MacKay 1992, "The evidence framework applied to
+        classification networks"): the weight-decay strength is
+        re-estimated from the evidence after every LM step, replacing
+        ``alpha``, which is then not used. The objective is
+        ``CE + alpha_ E_W``, the summed (not averaged) cross-entropy plus
+        half the sum of squared weights (every weight but the output
+        biases); after each accepted step ``gamma = n_w - alpha_
+        tr(P A^-1)`` and ``alpha_ = gamma / (2 E_W)`` with ``A = G + alpha_
+        P``, ``G`` the generalised Gauss-Newton matrix of the summed
+        cross-entropy and ``P`` the 0/1 diagonal of the penalised weights.
+        There is no noise level to estimate. Sample weights (rescaled to mean
+        1) weigh each sample's cross-entropy, so the evidence counts the
+        samples, not the sum of the weights given. Fits ``alpha_``,
+        ``gamma_`` and ``log_evidence_``. Needs full-batch steps (``batch_size`` not
+        smaller than the training set), the direct solver (``solver="auto"``
+        then means ``"direct"``), a cross-entropy ``loss``
+        (``"cross_entropy"``, ``"binary_crossentropy"``,
+        ``"categorical_crossentropy"`` or
+        ``"sparse_categorical_crossentropy"``) and no ``early_stopping``;
+        otherwise :meth:`fit` raises ``ValueError``. Off by default. See the
+        user guide (Bayesian regularization).
+
+    moderate_proba : bool, default=False
+        Whether :meth:`predict_proba` (and :meth:`predict`) moderate the
+        probabilities by the uncertainty of the logits, MacKay's probit
+        approximation: each logit ``z_k`` with mean ``mu_k`` and linearised
+        Laplace variance ``s_k^2 = g_k^T A^-1 g_k`` (``g_k`` its gradient
+        with respect to the weights) enters the sigmoid or softmax as
+        ``kappa_k mu_k``, ``kappa_k = (1 + pi s_k^2 / 8)^(-1/2)``. Far from
+        the training data, where ``s_k`` is large, probabilities move
+        towards 1/2 (uniform). Needs ``bayesian=True`` (the posterior
+        ``A``); otherwise :meth:`fit` raises ``ValueError``. See
+        :meth:`predict_proba`.
+
     dtype : {"float32", "float64"}, default="float32"
         Dtype of the network and its computations.
 
@@ -273,12 +316,14 @@ class LMClassifier(ClassifierMixin, BaseLM):
         ``history_.history`` the training ``"loss"``, ``"damping"``
         (``lambda``), ``"attempts"`` per step, ``"time"`` (wall seconds)
         and, with ``early_stopping``, ``"validation_score"`` (accuracy);
-        ``history_.best_epoch`` (the epoch with the best validation score,
-        else the lowest loss), ``history_.stop_reason`` (as
-        ``stop_reason_``) and ``history_.message`` (why it stopped, in
-        words). ``history_.to_dataframe()`` gives one row per epoch (needs
-        pandas); :class:`sklearn_lm.inspection.TrainingCurvesDisplay`
-        plots it. With ``n_init > 1`` it is the record of the start kept.
+        with ``bayesian=True`` also ``"alpha"``, ``"gamma"`` and
+        ``"log_evidence"`` after each epoch; ``history_.best_epoch`` (the
+        epoch with the best validation score, else the lowest loss),
+        ``history_.stop_reason`` (as ``stop_reason_``) and
+        ``history_.message`` (why it stopped, in words).
+        ``history_.to_dataframe()`` gives one row per epoch (needs pandas);
+        :class:`sklearn_lm.inspection.TrainingCurvesDisplay` plots it.
+        With ``n_init > 1`` it is the record of the start kept.
 
     best_init_ : int
         Index of the start kept by the last :meth:`fit` that created the
@@ -289,6 +334,19 @@ class LMClassifier(ClassifierMixin, BaseLM):
         validation score with ``early_stopping``, else minus the final
         training loss (without the ``alpha`` penalty). ``None`` when one
         start ran.
+
+    alpha_ : float
+        With ``bayesian=True``: the precision of the penalised weights at
+        the end of the fit. Not set otherwise.
+
+    gamma_ : float
+        With ``bayesian=True``: the effective number of penalised weights,
+        ``n_w - alpha_ tr(A^-1)``.
+
+    log_evidence_ : float
+        With ``bayesian=True``: the log evidence ``ln p(y | alpha_)``,
+        ``-CE - alpha_ E_W - ln det(A) / 2 + n_w ln(alpha_) / 2`` (up to
+        the constant of the output biases' flat prior).
 
     n_features_in_ : int
         Number of features seen during :meth:`fit`.
@@ -337,12 +395,10 @@ class LMClassifier(ClassifierMixin, BaseLM):
     (1, 2)
     """
 
-    #: The evidence framework for classification is not built yet.
-    _BAYESIAN_SUPPORTED = False
-
     _parameter_constraints: dict = {
         **BaseLM._parameter_constraints,
         "loss": [StrOptions(_CLASSIFICATION_LOSSES)],
+        "moderate_proba": ["boolean"],
         "class_weight": [dict, StrOptions({"balanced"}), None],
     }
 
@@ -372,6 +428,7 @@ class LMClassifier(ClassifierMixin, BaseLM):
         validation_fraction=0.1,
         alpha=0.0,
         bayesian=False,
+        moderate_proba=False,
         dtype="float32",
         class_weight=None,
         random_state=None,
@@ -409,6 +466,7 @@ class LMClassifier(ClassifierMixin, BaseLM):
             warm_start=warm_start,
             verbose=verbose,
         )
+        self.moderate_proba = moderate_proba
         self.class_weight = class_weight
 
     # -- hooks ---------------------------------------------------------------
@@ -569,11 +627,17 @@ class LMClassifier(ClassifierMixin, BaseLM):
             name = "sparse_categorical_crossentropy"
         return losses_module.get(name, from_logits=True)
 
-    def _proba_from_outputs(self, outputs):
-        if self._output_kind == "softmax":
+    def _proba_from_outputs(self, outputs, variances=None):
+        """Probabilities from logits; moderated by their ``variances`` if given."""
+        if variances is not None:
+            p = bayesian_module.moderated_probabilities(
+                outputs, variances, self._output_kind
+            )
+        elif self._output_kind == "softmax":
             return softmax(outputs, axis=1)
-        p = expit(outputs)
-        if self._multilabel:
+        else:
+            p = expit(outputs)
+        if self._output_kind == "softmax" or self._multilabel:
             return p
         p = p.ravel()
         return np.column_stack([1.0 - p, p])
@@ -586,6 +650,62 @@ class LMClassifier(ClassifierMixin, BaseLM):
         else:
             index = (outputs.ravel() > 0).astype(np.int64)
         return self._encoder.inverse_transform(index)
+
+    def _check_bayesian(self) -> None:
+        """Refuse ``bayesian`` and ``moderate_proba`` where they do not apply."""
+        super()._check_bayesian()
+        if self.bayesian and self.loss not in _LIKELIHOOD_LOSSES:
+            raise ValueError(
+                "bayesian=True needs a cross-entropy loss (a likelihood): "
+                f"{', '.join(repr(name) for name in _LIKELIHOOD_LOSSES)}. "
+                f"Received: loss={self.loss!r}"
+            )
+        if self.moderate_proba and not self.bayesian:
+            raise ValueError(
+                "moderate_proba=True needs bayesian=True: the probabilities are "
+                "moderated by the posterior of a Bayesian-regularized fit. "
+                f"Received: moderate_proba=True, bayesian={self.bayesian!r}"
+            )
+
+    def _train(self, train, validation, incremental, seed):
+        self._posterior_ = None
+        return super()._train(train, validation, incremental, seed)
+
+    def _record(self, history, *, n_train: int) -> None:
+        super()._record(history, n_train=n_train)
+        state = self._trainer.bayesian if self._trainer is not None else None
+        self._bayesian_fit_ = state is not None
+        if state is None:
+            return
+        self.alpha_ = float(state.alpha)
+        self.gamma_ = float(state.gamma)
+        self.log_evidence_ = float(state.log_evidence)
+        self._posterior_ = state.covariance()
+
+    def _logit_variances(self, X):
+        """``g_k^T A^-1 g_k`` per sample and logit for :meth:`predict_proba`
+        with ``moderate_proba``; ``None`` without it (or, with a warning,
+        when ``A`` is singular)."""
+        if not self.moderate_proba:
+            return None
+        if not getattr(self, "_bayesian_fit_", False):
+            raise ValueError(
+                "moderate_proba=True needs an estimator fitted with "
+                "bayesian=True; refit it, or set moderate_proba=False. "
+                "Received: moderate_proba=True"
+            )
+        covariance = self._posterior_
+        if covariance is None:
+            warnings.warn(
+                "The variance of the logits could not be estimated (the "
+                "Hessian A of the evidence is singular); the probabilities are "
+                "not moderated.",
+                CovarianceWarning,
+                stacklevel=3,
+            )
+            return None
+        fn = model_function(self.model_)
+        return bayesian_module.predictive_variance(fn, X, covariance)
 
     def _score_outputs(self, outputs, y, sample_weight) -> float:
         if not np.all(np.isfinite(outputs)):
@@ -660,10 +780,16 @@ class LMClassifier(ClassifierMixin, BaseLM):
         y : ndarray of shape (n_samples,) or (n_samples, n_labels)
             Predicted labels (a 0/1 indicator matrix for multilabel targets).
         """
-        return self._predict_from_outputs(self._checked_outputs(X))
+        X = self._checked_input(X)
+        outputs = self._outputs(X)
+        if self.moderate_proba and self._output_kind == "softmax":
+            # Moderation can change the most probable of several classes.
+            proba = self._proba_from_outputs(outputs, self._logit_variances(X))
+            return self._encoder.inverse_transform(np.argmax(proba, axis=1))
+        return self._predict_from_outputs(outputs)
 
     def predict_proba(self, X: ArrayLike) -> np.ndarray:
-        """Predict class probabilities.
+        r"""Predict class probabilities.
 
         Parameters
         ----------
@@ -675,8 +801,37 @@ class LMClassifier(ClassifierMixin, BaseLM):
         proba : ndarray of shape (n_samples, n_classes)
             Probability of each class, in the order of ``classes_``; rows sum
             to 1. For multilabel targets, the probability of each label.
+
+        Notes
+        -----
+        With ``moderate_proba=True`` (after a fit with ``bayesian=True``) the
+        probabilities are MacKay's moderated ones: the linearised Laplace
+        posterior of the weights, ``N(w, A^-1)`` with ``A = G + alpha_
+        diag(p)`` at the end of the fit, makes each logit Gaussian with
+        variance ``s_k^2 = g_k^T A^-1 g_k``, and
+
+        .. math::
+
+            p = \sigma(\kappa(s^2) \mu) \quad\text{(sigmoid)}, \qquad
+            p_k \propto \exp(\kappa(s_k^2) \mu_k) \quad\text{(softmax)},
+            \qquad \kappa(s^2) = (1 + \pi s^2 / 8)^{-1/2}.
+
+        For a sigmoid this is the probit approximation of the predictive
+        ``E[sigmoid(z)]`` (MacKay 1992); for a softmax it is the mean-field
+        approximation of Lu, Ie and Sha (2020), which uses each logit's own
+        variance and ignores their covariances (a shift of all logits
+        together, which a softmax does not see, has no variance here). A
+        sigmoid's moderation keeps every probability on its side of 1/2, so
+        :meth:`predict` is unchanged; a softmax's can change the most
+        probable class, and :meth:`predict` then returns the argmax of the
+        moderated probabilities. When ``A`` is singular a
+        :class:`~sklearn_lm.engine.covariance.CovarianceWarning` is issued
+        and the probabilities are not moderated. ``g`` is computed in the
+        network's dtype, ``A^-1`` and the probabilities in float64.
         """
-        return self._proba_from_outputs(self._checked_outputs(X))
+        X = self._checked_input(X)
+        outputs = self._outputs(X)
+        return self._proba_from_outputs(outputs, self._logit_variances(X))
 
     def predict_log_proba(self, X: ArrayLike) -> np.ndarray:
         """Predict the logarithm of the class probabilities.
@@ -696,10 +851,9 @@ class LMClassifier(ClassifierMixin, BaseLM):
         with np.errstate(divide="ignore"):
             return np.log(proba)
 
-    def _checked_outputs(self, X):
+    def _checked_input(self, X):
         self._check_fitted()
-        X = validate_data(self, X, dtype=(np.float64, np.float32), reset=False)
-        return self._outputs(X)
+        return validate_data(self, X, dtype=(np.float64, np.float32), reset=False)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
