@@ -177,10 +177,11 @@ class LMClassifier(ClassifierMixin, BaseLM):
         :class:`~sklearn.neural_network.MLPClassifier`; the engine calls it
         ``l2`` (:class:`~sklearn_lm.engine.config.StepConfig`).
 
-    bayesian : bool, default=False
+    bayesian : bool or "auto", default="auto"
         Bayesian regularization is not supported yet for classification
         (the evidence framework on the generalised Gauss-Newton curvature is
-        planned): ``True`` raises ``ValueError`` in :meth:`fit`. See
+        planned): ``True`` raises ``ValueError`` in :meth:`fit`, and
+        ``"auto"`` means ``False`` (recorded in ``bayesian_``). See
         :class:`LMRegressor`.
     dtype : {"float32", "float64"}, default="float32"
         Dtype of the network and its computations.
@@ -290,6 +291,10 @@ class LMClassifier(ClassifierMixin, BaseLM):
         training loss (without the ``alpha`` penalty). ``None`` when one
         start ran.
 
+    bayesian_ : bool
+        Whether the last :meth:`fit` used Bayesian regularization (always
+        ``False`` for now: ``"auto"`` means ``False``).
+
     n_features_in_ : int
         Number of features seen during :meth:`fit`.
 
@@ -371,7 +376,7 @@ class LMClassifier(ClassifierMixin, BaseLM):
         early_stopping=False,
         validation_fraction=0.1,
         alpha=0.0,
-        bayesian=False,
+        bayesian="auto",
         dtype="float32",
         class_weight=None,
         random_state=None,
