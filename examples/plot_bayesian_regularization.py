@@ -12,7 +12,7 @@ determine. ``predict(X, return_std=True)`` returns the linearised Laplace
 predictive standard deviation, :math:`\sqrt{1/\beta + g^\top A^{-1} g}` with
 :math:`g` the gradient of the output with respect to the weights; it works
 without Bayesian regularization too (with the residual variance as noise).
-With fewer than five samples per weight it is on by default
+With fewer than four samples per weight it is on by default
 (``bayesian="auto"``); the comparisons below set ``bayesian`` explicitly.
 
 Three parts:

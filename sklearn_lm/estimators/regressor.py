@@ -184,11 +184,13 @@ class LMRegressor(RegressorMixin, BaseLM):
         regularization raised them (5-fold CV :math:`R^2` on
         ``load_diabetes``, 1.4 samples per weight: from 0.14 to 0.45;
         ``friedman1`` with 0.9 and 3.1 samples per weight: 0.56 to 0.77 and
-        0.930 to 0.938; test RMSE on auto-mpg and Boston housing), above it
-        it did not (``concrete``, 4.6 per weight: test RMSE 4.9 against 4.5;
-        ``friedman1`` and a noisy sinc with 6 to 250 per weight: equal
-        :math:`R^2`), and it runs several times the epochs. See the user
-        guide (Bayesian regularization).
+        0.930 to 0.938; test RMSE on auto-mpg and Boston housing, 1.4 to 2
+        per weight, by a third or more); above it the effect was mixed
+        (test RMSE on concrete, 4.6 per weight: 4.9 against 4.5; on
+        computers, 12 per weight: 188 against 194; ``friedman1`` and a
+        noisy sinc with 6 to 250 per weight: equal :math:`R^2`) while it
+        runs up to several times the epochs. See the user guide (Bayesian
+        regularization).
     dtype : {"float32", "float64"}, default="float32"
         Dtype of the network and its computations.
 
