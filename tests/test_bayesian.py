@@ -175,7 +175,9 @@ def test_several_outputs_and_pickling():
 def test_std_without_bayesian_several_outputs():
     X, y = _linear_data()
     Y = np.column_stack([y, 2 * y + 1])
-    reg = LMRegressor(hidden=(4,), alpha=1e-3, dtype="float64", random_state=0)
+    reg = LMRegressor(
+        hidden=(4,), alpha=1e-3, bayesian=False, dtype="float64", random_state=0
+    )
     reg.fit(X, Y)
     y_pred, y_std = reg.predict(X[:5], return_std=True)
     assert y_std.shape == y_pred.shape == (5, 2)
@@ -188,7 +190,9 @@ def test_std_without_bayesian_several_outputs():
 def test_std_singular_warns_inf():
     # More weights than residuals and no penalty: A is singular.
     X, y = _linear_data(n=8)
-    reg = LMRegressor(hidden=(5,), alpha=0.0, dtype="float64", random_state=0)
+    reg = LMRegressor(
+        hidden=(5,), alpha=0.0, bayesian=False, dtype="float64", random_state=0
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         reg.fit(X, y)
@@ -263,3 +267,87 @@ def test_trainer_records_and_traces_once():
     specs = compiled.step.function.input_signature
     assert len(specs) == 6
     assert "alpha" not in plain.fit(x, y, epochs=1).history
+
+
+# -- bayesian="auto" -------------------------------------------------------------
+def _weights_equal(a, b):
+    pairs = zip(a.model_.get_weights(), b.model_.get_weights(), strict=True)
+    return all(np.array_equal(u, v) for u, v in pairs)
+
+
+def _quiet(est, X, y):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return est.fit(X, y)
+
+
+@pytest.mark.parametrize("n, on", [(27, True), (28, False)])
+def test_auto_threshold_is_four_residuals_per_weight(n, on):
+    # 1-2-1 network: (1 + 1) * 2 + (2 + 1) * 1 = 7 weights, threshold 28.
+    X = np.linspace(-1, 1, n)[:, None]
+    y = np.sin(3 * X[:, 0])
+    params = dict(hidden=(2,), max_iter=5, dtype="float64", random_state=0)
+    auto = _quiet(LMRegressor(**params), X, y)
+    explicit = _quiet(LMRegressor(**params, bayesian=on), X, y)
+    assert auto.bayesian_ is on and explicit.bayesian_ is on
+    assert _weights_equal(auto, explicit)
+    assert hasattr(auto, "alpha_") is on
+
+
+def test_auto_counts_outputs():
+    # 1-2-2 network: (1 + 1) * 2 + (2 + 1) * 2 = 10 weights, threshold 40
+    # residuals: 19 samples (38 residuals) are below it, 20 (40) are not.
+    X = np.linspace(-1, 1, 26)[:, None]
+    Y = np.column_stack([np.sin(3 * X[:, 0]), np.cos(3 * X[:, 0])])
+    params = dict(hidden=(2,), max_iter=3, random_state=0)
+    assert _quiet(LMRegressor(**params), X[:19], Y[:19]).bayesian_
+    assert not _quiet(LMRegressor(**params), X[:20], Y[:20]).bayesian_
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"solver": "cg"},
+        {"early_stopping": True},
+        {"batch_size": 5},
+        {"loss": "reduced_outputs_mse"},
+        {"hidden": (400,)},  # 1201 weights: solver="auto" is conjugate gradients
+    ],
+)
+def test_auto_is_off_where_bayesian_cannot_be_on(params):
+    X, y = _linear_data(n=30)
+    options = {"hidden": (3,), "max_iter": 3, "random_state": 0, **params}
+    auto = _quiet(LMRegressor(**options), X, y)
+    explicit = _quiet(LMRegressor(**options, bayesian=False), X, y)
+    assert auto.bayesian_ is False and not hasattr(auto, "alpha_")
+    assert _weights_equal(auto, explicit)
+
+
+def test_auto_is_off_for_partial_fit_and_classification():
+    X, y = _linear_data(n=20)
+    reg = LMRegressor(hidden=(2,), random_state=0).partial_fit(X, y)
+    assert reg.bayesian_ is False
+    clf = _quiet(LMClassifier(hidden=(2,), max_iter=3), X, y > 3)
+    assert clf.bayesian_ is False
+
+
+def test_refit_without_bayesian_drops_its_attributes():
+    X, y = _linear_data(n=30)
+    reg = _quiet(LMRegressor(hidden=(2,), bayesian=True, random_state=0), X, y)
+    assert np.isfinite(reg.alpha_)
+    _quiet(reg.set_params(bayesian=False), X, y)
+    for name in ("alpha_", "noise_variance_", "gamma_", "log_evidence_"):
+        assert not hasattr(reg, name)
+
+
+def test_restarts_keep_the_start_with_the_highest_evidence():
+    X, y = _linear_data(n=40)
+    params = dict(hidden=(3,), bayesian=True, max_iter=30, random_state=0)
+    single = _quiet(LMRegressor(**params), X, y)
+    est = _quiet(LMRegressor(**params, n_init=3), X, y)
+    # Scores are log evidences of the standardised targets: the fitted one
+    # plus N ln s (one output).
+    shift = len(y) * np.log(np.std(y))
+    assert est.best_init_ == int(np.argmax(est.init_scores_))
+    np.testing.assert_allclose(max(est.init_scores_), est.log_evidence_ + shift)
+    np.testing.assert_allclose(est.init_scores_[0], single.log_evidence_ + shift)

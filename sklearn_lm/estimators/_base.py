@@ -26,6 +26,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
 from .._threads import configure_tensorflow_threads
 from ..engine import Status, Trainer, TrainingHistory
+from ..engine import bayesian as bayesian_module
 from ..engine import damping as damping_module
 from ..network import ACTIVATIONS, build_network, forward, init_from_data
 from ._progress import EpochProgress, StepProgress
@@ -123,7 +124,7 @@ class BaseLM(BaseEstimator, ABC):
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "alpha": [Interval(Real, 0, None, closed="left")],
-        "bayesian": ["boolean"],
+        "bayesian": ["boolean", StrOptions({"auto"})],
         "dtype": [StrOptions({"float32", "float64"})],
         "random_state": ["random_state"],
         "n_init": [Interval(Integral, 1, None, closed="left")],
@@ -276,13 +277,54 @@ class BaseLM(BaseEstimator, ABC):
     #: ``solver="auto"`` picks conjugate gradients above this many weights.
     _CG_MIN_WEIGHTS = 1000
 
-    def _solver(self, n_weights: int) -> str:
-        """The solver ``solver="auto"`` stands for with ``n_weights`` weights."""
+    def _solver(self, n_weights: int, *, bayesian: bool | None = None) -> str:
+        """The solver ``solver="auto"`` stands for with ``n_weights`` weights
+        (always ``"direct"`` with Bayesian regularization; ``bayesian``
+        defaults to the fitted ``bayesian_``)."""
         if self.solver != "auto":
             return self.solver
-        if self.bayesian:
+        if bayesian is None:
+            bayesian = self.bayesian_
+        if bayesian:
             return "direct"
         return "cg" if n_weights > self._CG_MIN_WEIGHTS else "direct"
+
+    #: ``bayesian="auto"`` is on below this many residuals (samples times
+    #: outputs) per weight; ``None``: ``"auto"`` is always off.
+    _AUTO_BAYESIAN_RATIO: float | None = None
+
+    def _n_weights(self, n_features: int) -> int:
+        """Weights (kernels and biases) of the network for ``n_features`` inputs."""
+        units = (n_features, *self._hidden_units(), self.n_outputs_)
+        return sum((a + 1) * b for a, b in zip(units[:-1], units[1:], strict=True))
+
+    def _bayesian_enabled(self, n_rows: int, n_features: int) -> bool:
+        """Whether this fit uses Bayesian regularization (``bayesian_``).
+
+        ``True`` and ``False`` stand for themselves. ``"auto"`` is on when
+        the fit allows it and the data are small for the network: the
+        solver is ``"direct"`` (``solver="direct"``, or ``"auto"`` with at
+        most :attr:`_CG_MIN_WEIGHTS` weights), the steps are full-batch,
+        there is no early stopping, the loss has a likelihood (the mean
+        squared error, or a cross-entropy on logits:
+        :func:`~sklearn_lm.engine.bayesian.likelihood`), and
+        ``n_rows * n_outputs_ < _AUTO_BAYESIAN_RATIO * n_weights``. This is
+        the one place where ``"auto"`` is resolved; a subclass overrides
+        :attr:`_AUTO_BAYESIAN_RATIO` or this method.
+        """
+        if self.bayesian != "auto":
+            return bool(self.bayesian)
+        ratio = self._AUTO_BAYESIAN_RATIO
+        if ratio is None or not self._BAYESIAN_SUPPORTED:
+            return False
+        n_weights = self._n_weights(n_features)
+        return (
+            self._solver(n_weights, bayesian=False) == "direct"
+            and self._batch_size(n_rows) is None
+            and not self.early_stopping
+            and bayesian_module.likelihood(self._make_loss()) is not None
+            and n_rows * self.n_outputs_ < ratio * n_weights
+        )
 
     def _step_options(self) -> dict:
         """The engine's step options from the hyperparameters.
@@ -301,7 +343,7 @@ class BaseLM(BaseEstimator, ABC):
             # Geodesic acceleration would cost a second inexact solve per
             # attempt; with conjugate gradients it did not pay for it.
             "geodesic": solver == "direct",
-            "bayesian": bool(self.bayesian),
+            "bayesian": bool(self.bayesian_),
         }
 
     def _make_trainer(self, initial_damping: float | None = None):
@@ -374,6 +416,10 @@ class BaseLM(BaseEstimator, ABC):
         train, validation = self._split(
             X, y, targets, sample_weight, stratify, split_seed
         )
+        if not incremental:
+            self.bayesian_ = self._bayesian_enabled(*train.X.shape)
+        elif first_call:  # partial_fit: "auto" means off
+            self.bayesian_ = self.bayesian != "auto" and bool(self.bayesian)
         # Restarts only when a new network is created by fit.
         n_starts = int(self.n_init) if first_call and not incremental else 1
         best, scores = None, []
@@ -423,12 +469,17 @@ class BaseLM(BaseEstimator, ABC):
         """How good the start just trained is (``n_init``), higher is better.
 
         With early stopping: its best validation score (its weights are
-        those of that epoch); else minus its final training loss (the data
-        term, without the ``alpha`` penalty). Non-finite scores count as
-        ``-inf``. This is the one place that ranks starts: a criterion such
-        as the log evidence of a Bayesian-regularized fit goes here.
+        those of that epoch); with Bayesian regularization: its log
+        evidence (MacKay's criterion for comparing the minima a network
+        lands in; the lowest training loss would pick the least
+        regularized); else minus its final training loss (the data term,
+        without the ``alpha`` penalty). Non-finite scores count as
+        ``-inf``. This is the one place that ranks starts.
         """
-        if self.early_stopping:
+        state = getattr(self._trainer, "bayesian", None)
+        if state is not None:
+            score = state.log_evidence
+        elif self.early_stopping:
             scores = history.history["validation_score"]
             score = (
                 scores[history.best_epoch]
@@ -461,8 +512,9 @@ class BaseLM(BaseEstimator, ABC):
     _BAYESIAN_SUPPORTED = True
 
     def _check_bayesian(self) -> None:
-        """Refuse ``bayesian=True`` with what it does not support (yet)."""
-        if not self.bayesian:
+        """Refuse ``bayesian=True`` with what it does not support (yet);
+        ``"auto"`` never raises (it is off where it cannot be on)."""
+        if self.bayesian == "auto" or not self.bayesian:
             return
         if not self._BAYESIAN_SUPPORTED:
             raise ValueError(

@@ -189,7 +189,7 @@ class LMClassifier(ClassifierMixin, BaseLM):
         :class:`~sklearn.neural_network.MLPClassifier`; the engine calls it
         ``l2`` (:class:`~sklearn_lm.engine.config.StepConfig`).
 
-    bayesian : bool, default=False
+    bayesian : bool or "auto", default="auto"
         Bayesian regularization with the evidence framework for
         classification (MacKay 1992, "The evidence framework applied to
         classification networks"): the weight-decay strength is
@@ -210,7 +210,8 @@ class LMClassifier(ClassifierMixin, BaseLM):
         (``"cross_entropy"``, ``"binary_crossentropy"``,
         ``"categorical_crossentropy"`` or
         ``"sparse_categorical_crossentropy"``) and no ``early_stopping``;
-        otherwise :meth:`fit` raises ``ValueError``. Off by default. See the
+        otherwise :meth:`fit` raises ``ValueError``. ``"auto"`` means
+        ``False`` for the classifier (recorded in ``bayesian_``). See the
         user guide (Bayesian regularization).
 
     moderate_proba : bool, default=False
@@ -221,9 +222,11 @@ class LMClassifier(ClassifierMixin, BaseLM):
         with respect to the weights) enters the sigmoid or softmax as
         ``kappa_k mu_k``, ``kappa_k = (1 + pi s_k^2 / 8)^(-1/2)``. Far from
         the training data, where ``s_k`` is large, probabilities move
-        towards 1/2 (uniform). Needs ``bayesian=True`` (the posterior
-        ``A``); otherwise :meth:`fit` raises ``ValueError``. See
-        :meth:`predict_proba`.
+        towards 1/2 (uniform). Needs the posterior ``A`` of a
+        Bayesian-regularized fit: with ``bayesian=False`` :meth:`fit` raises
+        ``ValueError``; with ``bayesian="auto"`` the probabilities are
+        moderated when the fit used Bayesian regularization (``bayesian_``)
+        and are the plain ones otherwise. See :meth:`predict_proba`.
 
     dtype : {"float32", "float64"}, default="float32"
         Dtype of the network and its computations.
@@ -348,6 +351,9 @@ class LMClassifier(ClassifierMixin, BaseLM):
         ``-CE - alpha_ E_W - ln det(A) / 2 + n_w ln(alpha_) / 2`` (up to
         the constant of the output biases' flat prior).
 
+    bayesian_ : bool
+        Whether the last :meth:`fit` used Bayesian regularization.
+
     n_features_in_ : int
         Number of features seen during :meth:`fit`.
 
@@ -427,7 +433,7 @@ class LMClassifier(ClassifierMixin, BaseLM):
         early_stopping=False,
         validation_fraction=0.1,
         alpha=0.0,
-        bayesian=False,
+        bayesian="auto",
         moderate_proba=False,
         dtype="float32",
         class_weight=None,
@@ -654,13 +660,14 @@ class LMClassifier(ClassifierMixin, BaseLM):
     def _check_bayesian(self) -> None:
         """Refuse ``bayesian`` and ``moderate_proba`` where they do not apply."""
         super()._check_bayesian()
-        if self.bayesian and self.loss not in _LIKELIHOOD_LOSSES:
+        explicit = not isinstance(self.bayesian, str)
+        if explicit and self.bayesian and self.loss not in _LIKELIHOOD_LOSSES:
             raise ValueError(
                 "bayesian=True needs a cross-entropy loss (a likelihood): "
                 f"{', '.join(repr(name) for name in _LIKELIHOOD_LOSSES)}. "
                 f"Received: loss={self.loss!r}"
             )
-        if self.moderate_proba and not self.bayesian:
+        if self.moderate_proba and explicit and not self.bayesian:
             raise ValueError(
                 "moderate_proba=True needs bayesian=True: the probabilities are "
                 "moderated by the posterior of a Bayesian-regularized fit. "
@@ -689,6 +696,8 @@ class LMClassifier(ClassifierMixin, BaseLM):
         if not self.moderate_proba:
             return None
         if not getattr(self, "_bayesian_fit_", False):
+            if self.bayesian == "auto":
+                return None  # "auto" turned it off for this fit
             raise ValueError(
                 "moderate_proba=True needs an estimator fitted with "
                 "bayesian=True; refit it, or set moderate_proba=False. "
