@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from sklearn.linear_model import BayesianRidge
 
-from sklearn_lm import LMRegressor
+from sklearn_lm import LMClassifier, LMRegressor
 from sklearn_lm.engine import LMModel, StepConfig, Trainer
 from sklearn_lm.engine import bayesian as bayesian_module
 from sklearn_lm.engine.covariance import CovarianceWarning
