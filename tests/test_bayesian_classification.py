@@ -328,10 +328,23 @@ def test_classifier_refuses(params, match):
 
 def test_moderation_needs_a_bayesian_fit():
     X, y = _data("binary", n=20)
-    clf = LMClassifier(hidden=(2,), max_iter=3, random_state=0)
+    clf = LMClassifier(hidden=(2,), max_iter=3, random_state=0, bayesian=False)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         clf.fit(X, y)
     clf.set_params(moderate_proba=True)
     with pytest.raises(ValueError, match="fitted with bayesian=True"):
         clf.predict_proba(X)
+
+
+def test_moderation_with_auto_off_gives_the_plain_probabilities():
+    X, y = _data("binary", n=20)
+    options = {"hidden": (2,), "max_iter": 3, "random_state": 0}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        plain = LMClassifier(**options, bayesian=False).fit(X, y)
+        auto = LMClassifier(**options, moderate_proba=True)
+        auto._AUTO_BAYESIAN_RATIO = None  # "auto" resolves off
+        auto.fit(X, y)
+    assert auto.bayesian_ is False
+    np.testing.assert_array_equal(auto.predict_proba(X), plain.predict_proba(X))
