@@ -8,8 +8,7 @@ search, the next session) registers it with the TensorFlow runtime instead
 of tracing it. The graph is the one traced, so results are identical to the
 last bit.
 
-What is stored
---------------
+**What is stored.**
 One file per compiled function (``step``, ``objective``, ``epoch``,
 ``step_variables``): the ``FunctionDefLibrary`` of the traced function (the
 function and every function it calls, renamed with the entry's digest so
@@ -18,9 +17,11 @@ constants it captured, and the structure of its outputs. The file name is the
 SHA-256 digest of the key; the key is also stored in the file and compared
 on loading. The key holds everything the graph depends on:
 
-* the model function's key (:attr:`ModelFunction.key`: layer shapes,
-  activations, dtype), the step configuration (:meth:`StepConfig.key`) and
-  the input signature of the function (inputs, targets);
+* the model function's key
+  (:attr:`~sklearn_lm.engine.functions.ModelFunction.key`: layer shapes,
+  activations, dtype), the step configuration
+  (:meth:`~sklearn_lm.engine.config.StepConfig.key`) and the input
+  signature of the function (inputs, targets);
 * the versions of TensorFlow, Keras, Python and sklearn_lm, and a digest of
   sklearn_lm's own source files, so that a change of the code is a miss,
   never a stale graph;
@@ -31,22 +32,24 @@ functions, losses and damping strategies (a custom subclass enters the
 in-memory key by identity, which means nothing in another process), and
 graphs that capture nothing but constants.
 
-Safety
-------
+**Safety.**
 A file is written to a temporary name in the cache directory and moved into
 place with :func:`os.replace`, so that concurrent writers of the same entry
 never leave a torn file: a reader sees the old file or the new one. A file
-that cannot be read, does not parse, or holds another key is a miss (and is
-removed); a loaded graph that fails on its first call is replaced by a
+that cannot be read or holds another key is a miss, one that does not parse
+is a miss and is removed; a loaded graph that fails on its first call is replaced by a
 trace. Errors of the cache never fail a fit: a directory that cannot be
 written just is not written.
+
+A loaded graph runs whatever operations its file holds, like a pickle: point
+the cache only at a directory that no one else can write (the default, in
+the user's home, is created with the user's permissions).
 
 The cache is bounded: after each write, the oldest entries (by modification
 time, which a hit refreshes) are removed until the directory holds at most
 ``max_bytes`` (:data:`DEFAULT_MAX_BYTES`, 64 MiB: about a thousand graphs).
 
-Where
------
+**Where.**
 :func:`set_cache_dir` chooses the directory (``None`` turns the cache off)
 and wins over the environment; otherwise ``SKLEARN_LM_NO_CACHE`` (set and
 not ``"0"``) turns it off, ``SKLEARN_LM_CACHE_DIR`` chooses the directory,
