@@ -80,6 +80,7 @@ BENCHMARK_FILES = [
     "benchmarks_parallel.md",
     "benchmarks_memory.md",
     "benchmarks_nist.md",
+    "benchmarks_step_cache.md",
 ]
 
 try:
