@@ -81,6 +81,7 @@ BENCHMARK_FILES = [
     "benchmarks_memory.md",
     "benchmarks_nist.md",
     "benchmarks_uncertainty.md",
+    "benchmarks_step_cache.md",
 ]
 
 try:

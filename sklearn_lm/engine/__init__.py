@@ -9,7 +9,9 @@ Two entry points:
 Losses live in :mod:`sklearn_lm.engine.losses`, damping strategies in
 :mod:`sklearn_lm.engine.damping`, the step settings in
 :class:`~sklearn_lm.engine.config.StepConfig`, why a fit stopped in
-:class:`~sklearn_lm.engine.status.Status`. This package does not import
+:class:`~sklearn_lm.engine.status.Status`. Compiled step graphs are kept on
+disk between processes (:func:`set_cache_dir`,
+:mod:`sklearn_lm.engine.step_cache`). This package does not import
 scikit-learn.
 
 ``History`` and ``STOP_MESSAGES`` are deprecated names of
@@ -29,6 +31,7 @@ from .history import TrainingHistory  # noqa: E402
 from .keras_model import LMModel  # noqa: E402
 from .loop import Trainer  # noqa: E402
 from .status import Status  # noqa: E402
+from .step_cache import cache_dir, set_cache_dir  # noqa: E402
 
 __all__ = [
     "Trainer",
@@ -41,6 +44,8 @@ __all__ = [
     "losses",
     "damping",
     "model_function",
+    "set_cache_dir",
+    "cache_dir",
 ]
 
 

@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 import tensorflow as tf
 
-from . import _call_options
+from . import _call_options, step_cache
 from .config import StepConfig
 from .functions import ModelFunction
 from .step import LMStep
@@ -38,17 +38,37 @@ class _Concrete:
     the first call, not before. Arguments must be tensors of the signature's
     dtypes. Calls skip Grappler's graph rewrites
     (:mod:`sklearn_lm.engine._call_options`).
+
+    With a ``disk_key`` (see :func:`~sklearn_lm.engine.step_cache.entry_key`),
+    the first call looks the graph up in the on-disk cache
+    (:mod:`~sklearn_lm.engine.step_cache`) before tracing it, and stores
+    what it traced there.
     """
 
-    __slots__ = ("function", "_concrete")
+    __slots__ = ("function", "_concrete", "_disk_key")
 
-    def __init__(self, function):
+    def __init__(self, function, disk_key=None):
         self.function = function
         self._concrete = None
+        # A callable giving the key (computed on the first call), or None.
+        self._disk_key = disk_key
 
     def __call__(self, *args):
         if self._concrete is None:
+            key = self._disk_key() if self._disk_key is not None else None
+            if key is not None:
+                loaded = step_cache.load(key, self.function.input_signature)
+                if loaded is not None:
+                    try:
+                        out = _call_options.call(loaded, args)
+                    except Exception:  # noqa: BLE001 - fall back to a trace
+                        key = None
+                    else:
+                        self._concrete = loaded
+                        return out
             self._concrete = self.function.get_concrete_function()
+            if key is not None:
+                step_cache.save(key, self._concrete)
         return _call_options.call(self._concrete, args)
 
 
@@ -156,9 +176,16 @@ def _compile(lm: LMStep, x_spec, y_spec) -> CompiledStep:
     s_spec = tf.TensorSpec([], _F64)
     sw_spec = tf.TensorSpec([None], _F64)
 
-    def function(python_function, signature):
+    def function(python_function, signature, name):
+        def disk_key():
+            try:
+                return step_cache.entry_key(name, fn, lm.config, signature)
+            except Exception:  # noqa: BLE001 - the cache never fails a fit
+                return None
+
         return _Concrete(
-            tf.function(python_function, input_signature=signature, autograph=False)
+            tf.function(python_function, input_signature=signature, autograph=False),
+            disk_key,
         )
 
     # Bayesian regularization: the L2 strength is one more (last) input of
@@ -177,9 +204,11 @@ def _compile(lm: LMStep, x_spec, y_spec) -> CompiledStep:
     handle_specs = [tf.TensorSpec([], tf.resource)] * len(fn.variables)
     return CompiledStep(
         step=function(
-            lm.step, [w_spec, s_spec, s_spec, x_spec, y_spec, sw_spec, *extra]
+            lm.step, [w_spec, s_spec, s_spec, x_spec, y_spec, sw_spec, *extra], "step"
         ),
-        objective=function(lm.objective, [w_spec, x_spec, y_spec, sw_spec, *extra]),
+        objective=function(
+            lm.objective, [w_spec, x_spec, y_spec, sw_spec, *extra], "objective"
+        ),
         epoch=function(
             lm.epoch,
             [
@@ -192,9 +221,11 @@ def _compile(lm: LMStep, x_spec, y_spec) -> CompiledStep:
                 tf.TensorSpec([None], tf.int32),
                 tf.TensorSpec([], tf.int32),
             ],
+            "epoch",
         ),
         step_variables=function(
             step_variables,
             [s_spec, s_spec, x_spec, y_spec, sw_spec, *extra, *handle_specs],
+            "step_variables",
         ),
     )
