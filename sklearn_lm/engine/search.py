@@ -252,11 +252,12 @@ class Search:
             predicted = self.curvature_scale * system.predicted_decrease(move, lam_)
             rho = (initial_loss - loss1) / predicted
             good = ok & tf.math.is_finite(loss1) & (loss1 < initial_loss)
-            lam_next, nu_next = tf.cond(
-                good,
-                lambda: self.damping.accepted(lam_, nu_, rho),
-                lambda: self.damping.rejected(lam_, nu_),
-            )
+            # Both updates are a few scalar ops: selecting one costs less to
+            # trace and to start than a conditional with two branch graphs.
+            lam_acc, nu_acc = self.damping.accepted(lam_, nu_, rho)
+            lam_rej, nu_rej = self.damping.rejected(lam_, nu_)
+            lam_next = tf.where(good, lam_acc, lam_rej)
+            nu_next = nu_acc if nu_acc is nu_rej else tf.where(good, nu_acc, nu_rej)
             w_next = tf.where(good, candidate, w)
             loss_next = tf.where(good, loss1, initial_loss)
             actual = tf.where(
