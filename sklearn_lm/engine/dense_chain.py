@@ -146,7 +146,9 @@ class DenseChain(LayerwiseProducts, ModelFunction):
     def _first_product(self, x, kernel, bias):
         """``x @ kernel + bias`` for the first layer (``bias`` may be None)."""
         if isinstance(x, _Prepared):
-            return tf.matmul(x.augmented, tf.concat([kernel, bias[None]], axis=0))
+            return tf.matmul(
+                x.augmented, tf.concat([kernel, tf.expand_dims(bias, 0)], axis=0)
+            )
         z = tf.matmul(x, kernel)
         return z if bias is None else z + bias
 
@@ -242,7 +244,8 @@ class DenseChain(LayerwiseProducts, ModelFunction):
             d_kernel = tangents[kernel_i]
             d_bias = None if bias_i is None else tangents[bias_i]
             if augmented is not None:  # the first layer, inputs prepared
-                z1 = tf.matmul(augmented, tf.concat([d_kernel, d_bias[None]], 0))
+                d_aug = tf.concat([d_kernel, tf.expand_dims(d_bias, 0)], 0)
+                z1 = tf.matmul(augmented, d_aug)
                 d_bias = None
             else:
                 z1 = tf.matmul(inputs, d_kernel)
@@ -275,8 +278,9 @@ class DenseChain(LayerwiseProducts, ModelFunction):
 
     def _jacobian(self, out, trace):
         k = self.n_outputs
-        eye = tf.eye(k, dtype=self.dtype)[None]
-        eye = tf.broadcast_to(eye, [tf.shape(out)[0], k, k])
+        eye = tf.constant(np.eye(k)[None], self.dtype)
+        # out is (N, k): the identity for every sample is (N, k, k).
+        eye = tf.broadcast_to(eye, tf.concat([tf.shape(out), [k]], axis=0))
         return tf.concat(self._row_blocks(trace, eye), axis=-1)
 
 

@@ -185,9 +185,16 @@ class LayerwiseProducts:
         blocks: list[tf.Tensor | None] = [None] * len(self.variables)
         for pos, (kernel_i, bias_i, _) in enumerate(self.layers):
             delta = deltas[pos]
-            block = trace[pos].inputs[:, None, :, None] * delta[:, :, None, :]
-            shape = tf.shape(block)
-            blocks[kernel_i] = tf.reshape(block, [shape[0], shape[1], -1])
+            a = trace[pos].inputs
+            # Static widths where known: fewer shape ops in the graph.
+            d, q, u = a.shape[1], delta.shape[1], delta.shape[2]
+            if None in (d, q, u):
+                block = a[:, None, :, None] * delta[:, :, None, :]
+                shape = tf.shape(block)
+                blocks[kernel_i] = tf.reshape(block, [shape[0], shape[1], -1])
+            else:
+                block = tf.reshape(a, [-1, 1, d, 1]) * tf.expand_dims(delta, 2)
+                blocks[kernel_i] = tf.reshape(block, [-1, q, d * u])
             if bias_i is not None:
                 blocks[bias_i] = delta
         return blocks
