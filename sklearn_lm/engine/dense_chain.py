@@ -25,7 +25,7 @@ from .activations import ACTIVATIONS, ALIASES, activation_name
 from .autodiff import AutodiffFunction
 from .functions import Capabilities, ModelFunction
 from .layerwise import LayerwiseProducts
-from .products import transposed_product
+from .products import row_layout, transposed_product
 from .signature import _has_outputs
 
 __all__ = ["DenseChain", "model_function"]
@@ -222,11 +222,13 @@ class DenseChain(LayerwiseProducts, ModelFunction):
         """
         if state is None:
             _, state = self._forward(w, x, keep=True)
+        inputs = self._inputs(state)
+        layout = row_layout(inputs[0]) if precise else None
         return self._weight_vector(
-            transposed_product(b, d)
+            transposed_product(b, d, layout)
             if precise
             else tf.cast(tf.matmul(b, d, transpose_a=True), tf.float64)
-            for b, d in zip(self._inputs(state), self._deltas(state, u), strict=True)
+            for b, d in zip(inputs, self._deltas(state, u), strict=True)
         )
 
     def _directional(self, w, v, x, state, second):
