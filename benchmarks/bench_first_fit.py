@@ -36,7 +36,9 @@ table. ``--datasets`` measures a subset of the fits.
   ``forward``. Times are exclusive (a wrapped step nested in another is
   subtracted from it); ``rest`` is the fit's wall time minus all of them
   (input validation, target encoding, the estimator's own bookkeeping). A
-  second fit of a new, identical pipeline follows in the same process.
+  second fit of a new, identical pipeline follows in the same process. The
+  nodes of the graphs each fit traces (their loop and branch functions
+  included) are counted too.
 * scikit-learn's ``MLPClassifier`` / ``MLPRegressor`` (``solver="lbfgs"``,
   ``hidden_layer_sizes=(20,)``, ``random_state=0``, other settings default)
   in the same pipeline on the same split, in its own fresh process.
@@ -91,6 +93,7 @@ class _Timers:
         self.totals: dict[str, float] = {}
         self.counts: dict[str, int] = {}
         self._stack: list[float] = []  # time spent in children, per open frame
+        self.graph_nodes = 0  # nodes of the graphs traced (not timed)
 
     def add(self, phase: str, seconds: float, count: bool = True) -> None:
         self.totals[phase] = self.totals.get(phase, 0.0) + seconds
@@ -118,6 +121,16 @@ class _Timers:
     def reset(self) -> None:
         self.totals.clear()
         self.counts.clear()
+        self.graph_nodes = 0
+
+
+def _graph_nodes(concrete) -> int:
+    """Nodes of a traced function's graph, those of its loop and branch
+    functions included."""
+    graph_def = concrete.graph.as_graph_def()
+    return len(graph_def.node) + sum(
+        len(f.node_def) for f in graph_def.library.function
+    )
 
 
 def _install(timers: _Timers) -> None:
@@ -140,6 +153,7 @@ def _install(timers: _Timers) -> None:
             self._concrete = timers.run(
                 "trace (get_concrete_function)", self.function.get_concrete_function
             )
+            timers.graph_nodes += _graph_nodes(self._concrete)
             phase = "first call (instantiate + run)"
         else:
             phase = "later calls"
@@ -193,6 +207,7 @@ def _timed_fit(kind: str, name: str, X, y, timers: _Timers | None) -> dict:
         phases["rest of fit"] = total - sum(phases.values())
         result["phases"] = phases
         result["counts"] = dict(timers.counts)
+        result["graph_nodes"] = timers.graph_nodes
     return result
 
 
@@ -268,6 +283,7 @@ def _summary(lm: list[dict], mlp: list[dict] | None) -> dict:
         entry[which] = {
             "total": _median([r["total"] for r in runs]),
             "n_iter": _median([r["n_iter"] for r in runs]),
+            "graph_nodes": _median([r.get("graph_nodes", 0) for r in runs]),
             "phases": {
                 p: _median([r["phases"].get(p, 0.0) for r in runs]) for p in PHASES
             },
@@ -348,6 +364,11 @@ def tables(results: dict) -> str:
         for which in ("first", "second"):
             epochs.append(f"{results['fits'][n][which]['n_iter']:.0f}")
     lines.append("| epochs (`n_iter_`) | " + " | ".join(epochs) + " |")
+    nodes = []
+    for n in names:
+        for which in ("first", "second"):
+            nodes.append(f"{results['fits'][n][which]['graph_nodes']:.0f}")
+    lines.append("| graph nodes traced | " + " | ".join(nodes) + " |")
     mlp = []
     for n in names:
         f = results["fits"][n]
@@ -399,6 +420,27 @@ def _comparison(results: dict) -> list[str]:
                 cells.append(_ms(value))
         label = "**total fit**" if phase == "total" else phase
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    cells = [
+        f"{tree['fits'][n]['first']['graph_nodes']:.0f}"
+        for n in names
+        for tree in (base, results)
+    ]
+    lines.append("| graph nodes traced | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "Where each 100 ms of a first fit goes, before and after (share of "
+        "the median total):",
+        "",
+        "| phase | " + " | ".join(f"{n}, before | {n}, after" for n in names) + " |",
+        "|---|" + "---:|" * (2 * len(names)),
+    ]
+    for phase in PHASES:
+        cells = []
+        for n in names:
+            for tree in (base, results):
+                r = tree["fits"][n]["first"]
+                cells.append(f"{100 * r['phases'][phase] / r['total']:.0f}")
+        lines.append(f"| {phase} | " + " | ".join(cells) + " |")
     lines += ["", "| import | before | after |", "|---|---:|---:|"]
     for module, seconds in results["imports"].items():
         before = _ms(base["imports"][module])
