@@ -38,7 +38,9 @@ table. ``--datasets`` measures a subset of the fits.
   (input validation, target encoding, the estimator's own bookkeeping). A
   second fit of a new, identical pipeline follows in the same process. The
   nodes of the graphs each fit traces (their loop and branch functions
-  included) are counted too.
+  included) are counted too, and the CPU time of the tracing thread
+  (``time.thread_time``), which a loaded machine disturbs less than the
+  wall time.
 * scikit-learn's ``MLPClassifier`` / ``MLPRegressor`` (``solver="lbfgs"``,
   ``hidden_layer_sizes=(20,)``, ``random_state=0``, other settings default)
   in the same pipeline on the same split, in its own fresh process.
@@ -94,6 +96,7 @@ class _Timers:
         self.counts: dict[str, int] = {}
         self._stack: list[float] = []  # time spent in children, per open frame
         self.graph_nodes = 0  # nodes of the graphs traced (not timed)
+        self.trace_cpu = 0.0  # CPU time of the tracing thread
 
     def add(self, phase: str, seconds: float, count: bool = True) -> None:
         self.totals[phase] = self.totals.get(phase, 0.0) + seconds
@@ -122,6 +125,7 @@ class _Timers:
         self.totals.clear()
         self.counts.clear()
         self.graph_nodes = 0
+        self.trace_cpu = 0.0
 
 
 def _graph_nodes(concrete) -> int:
@@ -150,9 +154,11 @@ def _install(timers: _Timers) -> None:
 
     def call(self, *args):
         if self._concrete is None:
+            cpu = time.thread_time()
             self._concrete = timers.run(
                 "trace (get_concrete_function)", self.function.get_concrete_function
             )
+            timers.trace_cpu += time.thread_time() - cpu
             timers.graph_nodes += _graph_nodes(self._concrete)
             phase = "first call (instantiate + run)"
         else:
@@ -208,6 +214,7 @@ def _timed_fit(kind: str, name: str, X, y, timers: _Timers | None) -> dict:
         result["phases"] = phases
         result["counts"] = dict(timers.counts)
         result["graph_nodes"] = timers.graph_nodes
+        result["trace_cpu"] = timers.trace_cpu
     return result
 
 
@@ -284,6 +291,7 @@ def _summary(lm: list[dict], mlp: list[dict] | None) -> dict:
             "total": _median([r["total"] for r in runs]),
             "n_iter": _median([r["n_iter"] for r in runs]),
             "graph_nodes": _median([r.get("graph_nodes", 0) for r in runs]),
+            "trace_cpu": _median([r.get("trace_cpu", 0.0) for r in runs]),
             "phases": {
                 p: _median([r["phases"].get(p, 0.0) for r in runs]) for p in PHASES
             },
@@ -369,6 +377,11 @@ def tables(results: dict) -> str:
         for which in ("first", "second"):
             nodes.append(f"{results['fits'][n][which]['graph_nodes']:.0f}")
     lines.append("| graph nodes traced | " + " | ".join(nodes) + " |")
+    cpu = []
+    for n in names:
+        for which in ("first", "second"):
+            cpu.append(_ms(results["fits"][n][which]["trace_cpu"]))
+    lines.append("| trace, CPU time of the tracing thread | " + " | ".join(cpu) + " |")
     mlp = []
     for n in names:
         f = results["fits"][n]
@@ -426,6 +439,14 @@ def _comparison(results: dict) -> list[str]:
         for tree in (base, results)
     ]
     lines.append("| graph nodes traced | " + " | ".join(cells) + " |")
+    cells = [
+        _ms(tree["fits"][n]["first"]["trace_cpu"])
+        for n in names
+        for tree in (base, results)
+    ]
+    lines.append(
+        "| trace, CPU time of the tracing thread | " + " | ".join(cells) + " |"
+    )
     lines += [
         "",
         "Where each 100 ms of a first fit goes, before and after (share of "
