@@ -516,7 +516,10 @@ def main(argv=None) -> str:
             "process (see the module's docstring); times are exclusive, and "
             "`rest of fit` is the wall time of `pipeline.fit` minus the "
             "wrapped phases. Medians are taken per phase, so the phases need "
-            "not add up exactly to the median total.",
+            "not add up exactly to the median total. The wall times of a "
+            "machine shared with other work vary from run to run by tens of "
+            "percent; the nodes of the traced graphs and the CPU time of the "
+            "tracing thread vary less.",
             "",
             text,
             "",
