@@ -3,9 +3,16 @@
 Usage::
 
     python -m benchmarks.bench_first_fit [--repeats 3] [--out FILE]
+        [--datasets NAME ...] [--baseline DIR]
 
 Every measurement runs in a fresh Python process; each number is the median
 over ``--repeats`` processes (3 by default).
+
+``--baseline DIR`` measures another source tree too (a checkout of an earlier
+version: the directory holding its ``sklearn_lm`` package), with this file's
+measuring code: each process of this tree is followed by the same one of the
+baseline, so that both see the same load, and the report adds a before/after
+table. ``--datasets`` measures a subset of the fits.
 
 * Imports: ``import tensorflow``, ``import keras``, ``import sklearn_lm`` and
   ``import sklearn.neural_network``, each alone in a fresh process, timed by
@@ -29,7 +36,11 @@ over ``--repeats`` processes (3 by default).
   ``forward``. Times are exclusive (a wrapped step nested in another is
   subtracted from it); ``rest`` is the fit's wall time minus all of them
   (input validation, target encoding, the estimator's own bookkeeping). A
-  second fit of a new, identical pipeline follows in the same process.
+  second fit of a new, identical pipeline follows in the same process. The
+  nodes of the graphs each fit traces (their loop and branch functions
+  included) are counted too, and the CPU time of the tracing thread
+  (``time.thread_time``), which a loaded machine disturbs less than the
+  wall time.
 * scikit-learn's ``MLPClassifier`` / ``MLPRegressor`` (``solver="lbfgs"``,
   ``hidden_layer_sizes=(20,)``, ``random_state=0``, other settings default)
   in the same pipeline on the same split, in its own fresh process.
@@ -84,6 +95,8 @@ class _Timers:
         self.totals: dict[str, float] = {}
         self.counts: dict[str, int] = {}
         self._stack: list[float] = []  # time spent in children, per open frame
+        self.graph_nodes = 0  # nodes of the graphs traced (not timed)
+        self.trace_cpu = 0.0  # CPU time of the tracing thread
 
     def add(self, phase: str, seconds: float, count: bool = True) -> None:
         self.totals[phase] = self.totals.get(phase, 0.0) + seconds
@@ -111,6 +124,17 @@ class _Timers:
     def reset(self) -> None:
         self.totals.clear()
         self.counts.clear()
+        self.graph_nodes = 0
+        self.trace_cpu = 0.0
+
+
+def _graph_nodes(concrete) -> int:
+    """Nodes of a traced function's graph, those of its loop and branch
+    functions included."""
+    graph_def = concrete.graph.as_graph_def()
+    return len(graph_def.node) + sum(
+        len(f.node_def) for f in graph_def.library.function
+    )
 
 
 def _install(timers: _Timers) -> None:
@@ -130,9 +154,12 @@ def _install(timers: _Timers) -> None:
 
     def call(self, *args):
         if self._concrete is None:
+            cpu = time.thread_time()
             self._concrete = timers.run(
                 "trace (get_concrete_function)", self.function.get_concrete_function
             )
+            timers.trace_cpu += time.thread_time() - cpu
+            timers.graph_nodes += _graph_nodes(self._concrete)
             phase = "first call (instantiate + run)"
         else:
             phase = "later calls"
@@ -186,6 +213,8 @@ def _timed_fit(kind: str, name: str, X, y, timers: _Timers | None) -> dict:
         phases["rest of fit"] = total - sum(phases.values())
         result["phases"] = phases
         result["counts"] = dict(timers.counts)
+        result["graph_nodes"] = timers.graph_nodes
+        result["trace_cpu"] = timers.trace_cpu
     return result
 
 
@@ -212,19 +241,23 @@ def child(job: dict) -> dict:
     return {"first": first, "second": second}
 
 
-def _spawn(job: dict) -> dict:
+def _spawn(job: dict, root: Path = ROOT) -> dict:
+    """Run :func:`child` in a fresh process that imports ``sklearn_lm`` from
+    ``root`` (this file's code measures, whichever tree is measured)."""
     env = {
         **os.environ,
         "TF_CPP_MIN_LOG_LEVEL": "2",
         "KERAS_BACKEND": "tensorflow",
     }
     code = (
-        "import json, sys; from benchmarks.bench_first_fit import child, _MARK; "
-        "print(_MARK + json.dumps(child(json.loads(sys.argv[1]))))"
+        "import importlib.util, json, sys; "
+        "spec = importlib.util.spec_from_file_location('bench', sys.argv[2]); "
+        "m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m); "
+        "print(m._MARK + json.dumps(m.child(json.loads(sys.argv[1]))))"
     )
     proc = subprocess.run(
-        [sys.executable, "-c", code, json.dumps(job)],
-        cwd=ROOT,
+        [sys.executable, "-c", code, json.dumps(job), str(Path(__file__).resolve())],
+        cwd=root,
         env=env,
         capture_output=True,
         text=True,
@@ -241,36 +274,63 @@ def _median(values) -> float:
     return statistics.median(values)
 
 
-def run(repeats: int) -> dict:
-    results: dict = {"imports": {}, "fits": {}}
-    # One untimed import first, so that every timed one finds the files cached.
-    _spawn({"what": "import", "module": "sklearn_lm"})
-    for module in IMPORTS:
-        times = [
-            _spawn({"what": "import", "module": module})["total"]
-            for _ in range(repeats)
-        ]
-        results["imports"][module] = _median(times)
-        print(f"import {module}: {_median(times) * 1e3:.0f} ms", file=sys.stderr)
-    for name in DATASETS:
-        lm = [_spawn({"what": "lm", "data": name}) for _ in range(repeats)]
-        mlp = [_spawn({"what": "mlp", "data": name}) for _ in range(repeats)]
-        entry = {}
-        for which in ("first", "second"):
-            runs = [r[which] for r in lm]
-            entry[which] = {
-                "total": _median([r["total"] for r in runs]),
-                "n_iter": _median([r["n_iter"] for r in runs]),
-                "phases": {
-                    p: _median([r["phases"].get(p, 0.0) for r in runs]) for p in PHASES
-                },
-                "counts": {
-                    p: _median([r["counts"].get(p, 0) for r in runs]) for p in PHASES
-                },
-            }
+def _alternate(job: dict, roots: list[Path], repeats: int) -> list[list[dict]]:
+    """``repeats`` results of ``job`` per tree, the trees taking turns."""
+    runs: list[list[dict]] = [[] for _ in roots]
+    for _ in range(repeats):
+        for i, root in enumerate(roots):
+            runs[i].append(_spawn(job, root))
+    return runs
+
+
+def _summary(lm: list[dict], mlp: list[dict] | None) -> dict:
+    entry: dict = {}
+    for which in ("first", "second"):
+        runs = [r[which] for r in lm]
+        entry[which] = {
+            "total": _median([r["total"] for r in runs]),
+            "n_iter": _median([r["n_iter"] for r in runs]),
+            "graph_nodes": _median([r.get("graph_nodes", 0) for r in runs]),
+            "trace_cpu": _median([r.get("trace_cpu", 0.0) for r in runs]),
+            "phases": {
+                p: _median([r["phases"].get(p, 0.0) for r in runs]) for p in PHASES
+            },
+            "counts": {
+                p: _median([r["counts"].get(p, 0) for r in runs]) for p in PHASES
+            },
+        }
+    if mlp is not None:
         entry["mlp"] = _median([r["first"]["total"] for r in mlp])
         entry["mlp_n_iter"] = _median([r["first"]["n_iter"] for r in mlp])
+    return entry
+
+
+def run(
+    repeats: int, datasets: list[str] | None = None, baseline: Path | None = None
+) -> dict:
+    """Measure; with ``baseline``, ``results["baseline"]`` holds the same
+    measurements (without scikit-learn's) of that tree."""
+    roots = [ROOT] if baseline is None else [ROOT, Path(baseline).resolve()]
+    results: dict = {"imports": {}, "fits": {}}
+    if baseline is not None:
+        results["baseline"] = {"imports": {}, "fits": {}, "root": str(roots[1])}
+    # One untimed import first, so that every timed one finds the files cached.
+    for root in roots:
+        _spawn({"what": "import", "module": "sklearn_lm"}, root)
+    for module in IMPORTS:
+        runs = _alternate({"what": "import", "module": module}, roots, repeats)
+        times = [_median([r["total"] for r in tree]) for tree in runs]
+        results["imports"][module] = times[0]
+        if baseline is not None:
+            results["baseline"]["imports"][module] = times[1]
+        print(f"import {module}: {times[0] * 1e3:.0f} ms", file=sys.stderr)
+    for name in datasets or DATASETS:
+        lm = _alternate({"what": "lm", "data": name}, roots, repeats)
+        mlp = [_spawn({"what": "mlp", "data": name}) for _ in range(repeats)]
+        entry = _summary(lm[0], mlp)
         results["fits"][name] = entry
+        if baseline is not None:
+            results["baseline"]["fits"][name] = _summary(lm[1], None)
         print(
             f"{name}: first {entry['first']['total'] * 1e3:.0f} ms, "
             f"second {entry['second']['total'] * 1e3:.0f} ms, "
@@ -312,6 +372,16 @@ def tables(results: dict) -> str:
         for which in ("first", "second"):
             epochs.append(f"{results['fits'][n][which]['n_iter']:.0f}")
     lines.append("| epochs (`n_iter_`) | " + " | ".join(epochs) + " |")
+    nodes = []
+    for n in names:
+        for which in ("first", "second"):
+            nodes.append(f"{results['fits'][n][which]['graph_nodes']:.0f}")
+    lines.append("| graph nodes traced | " + " | ".join(nodes) + " |")
+    cpu = []
+    for n in names:
+        for which in ("first", "second"):
+            cpu.append(_ms(results["fits"][n][which]["trace_cpu"]))
+    lines.append("| trace, CPU time of the tracing thread | " + " | ".join(cpu) + " |")
     mlp = []
     for n in names:
         f = results["fits"][n]
@@ -337,17 +407,83 @@ def tables(results: dict) -> str:
     lines.append("|---|---:|")
     for module, seconds in results["imports"].items():
         lines.append(f"| `import {module}` | {_ms(seconds)} |")
+    if "baseline" in results:
+        lines += ["", *_comparison(results)]
     return "\n".join(lines)
+
+
+def _comparison(results: dict) -> list[str]:
+    """Before (the baseline tree) and after (this tree), first fits and imports."""
+    base = results["baseline"]
+    names = list(results["fits"])
+    lines = [
+        "### Before and after: first fit (ms, medians, same run, alternating)",
+        "",
+        "Before: the source tree given as `--baseline`; after: this one.",
+        "",
+        "| phase | " + " | ".join(f"{n}, before | {n}, after" for n in names) + " |",
+        "|---|" + "---:|" * (2 * len(names)),
+    ]
+    for phase in [*PHASES, "total"]:
+        cells = []
+        for n in names:
+            for tree in (base, results):
+                r = tree["fits"][n]["first"]
+                value = r["total"] if phase == "total" else r["phases"][phase]
+                cells.append(_ms(value))
+        label = "**total fit**" if phase == "total" else phase
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    cells = [
+        f"{tree['fits'][n]['first']['graph_nodes']:.0f}"
+        for n in names
+        for tree in (base, results)
+    ]
+    lines.append("| graph nodes traced | " + " | ".join(cells) + " |")
+    cells = [
+        _ms(tree["fits"][n]["first"]["trace_cpu"])
+        for n in names
+        for tree in (base, results)
+    ]
+    lines.append(
+        "| trace, CPU time of the tracing thread | " + " | ".join(cells) + " |"
+    )
+    lines += [
+        "",
+        "Where each 100 ms of a first fit goes, before and after (share of "
+        "the median total):",
+        "",
+        "| phase | " + " | ".join(f"{n}, before | {n}, after" for n in names) + " |",
+        "|---|" + "---:|" * (2 * len(names)),
+    ]
+    for phase in PHASES:
+        cells = []
+        for n in names:
+            for tree in (base, results):
+                r = tree["fits"][n]["first"]
+                cells.append(f"{100 * r['phases'][phase] / r['total']:.0f}")
+        lines.append(f"| {phase} | " + " | ".join(cells) + " |")
+    lines += ["", "| import | before | after |", "|---|---:|---:|"]
+    for module, seconds in results["imports"].items():
+        before = _ms(base["imports"][module])
+        lines.append(f"| `import {module}` | {before} | {_ms(seconds)} |")
+    return lines
 
 
 def main(argv=None) -> str:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--datasets", nargs="+", choices=DATASETS, default=None)
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        default=None,
+        help="another source tree (holding sklearn_lm/) to measure alongside",
+    )
     args = parser.parse_args(argv)
     load_before = os.getloadavg()
     started = time.perf_counter()
-    results = run(args.repeats)
+    results = run(args.repeats, args.datasets, args.baseline)
     wall = time.perf_counter() - started
     load_after = os.getloadavg()
     text = tables(results)
@@ -356,16 +492,23 @@ def main(argv=None) -> str:
     def load(values) -> str:
         return " / ".join(f"{v:.2f}" for v in values)
 
+    options = f"--repeats {args.repeats}"
+    if args.datasets:
+        options += " --datasets " + " ".join(args.datasets)
+    baseline = ""
+    if args.baseline is not None:
+        options += " --baseline DIR"
+        baseline = f" DIR: a checkout of commit {_commit(args.baseline)}."
+
     doc = "\n".join(
         [
             "# First-fit overhead",
             "",
-            f"Generated by `python -m benchmarks.bench_first_fit "
-            f"--repeats {args.repeats}` on "
+            f"Generated by `python -m benchmarks.bench_first_fit {options}` on "
             f"{dt.date.today().isoformat()} ({platform.platform()}, "
             f"Python {platform.python_version()}, {os.cpu_count()} CPUs); "
             f"medians of {args.repeats} fresh processes per number; "
-            f"{wall:.0f} s in all.",
+            f"{wall:.0f} s in all.{baseline}",
             f"Load average (1/5/15 min): {load(load_before)} before the run, "
             f"{load(load_after)} after.",
             "",
@@ -373,7 +516,10 @@ def main(argv=None) -> str:
             "process (see the module's docstring); times are exclusive, and "
             "`rest of fit` is the wall time of `pipeline.fit` minus the "
             "wrapped phases. Medians are taken per phase, so the phases need "
-            "not add up exactly to the median total.",
+            "not add up exactly to the median total. The wall times of a "
+            "machine shared with other work vary from run to run by tens of "
+            "percent; the nodes of the traced graphs and the CPU time of the "
+            "tracing thread vary less.",
             "",
             text,
             "",
@@ -382,6 +528,17 @@ def main(argv=None) -> str:
     if args.out:
         args.out.write_text(doc)
     return text
+
+
+def _commit(path: Path) -> str:
+    """The short commit hash of the checkout at ``path``, or ``"unknown"``."""
+    proc = subprocess.run(
+        ["git", "-C", str(path), "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return proc.stdout.strip() or "unknown"
 
 
 if __name__ == "__main__":

@@ -118,7 +118,12 @@ class Damping:
         return tf.ones_like(curvature_diagonal)
 
     def accepted(self, lam: tf.Tensor, nu: tf.Tensor, rho: tf.Tensor):
-        """New ``(lambda, nu)`` after an accepted step with gain ratio ``rho``."""
+        """New ``(lambda, nu)`` after an accepted step with gain ratio ``rho``.
+
+        A compiled step evaluates both this and :meth:`rejected` in every
+        attempt and selects one result, so neither may have side effects
+        (``rho`` may then be non-finite here).
+        """
         if self.update == "gain_ratio":
             factor = tf.maximum(
                 tf.constant(GAIN_RATIO_MIN_DECREASE, _F64),

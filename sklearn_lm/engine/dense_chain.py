@@ -25,7 +25,7 @@ from .activations import ACTIVATIONS, ALIASES, activation_name
 from .autodiff import AutodiffFunction
 from .functions import Capabilities, ModelFunction
 from .layerwise import LayerwiseProducts
-from .products import transposed_product
+from .products import row_layout, transposed_product
 from .signature import _has_outputs
 
 __all__ = ["DenseChain", "model_function"]
@@ -146,7 +146,9 @@ class DenseChain(LayerwiseProducts, ModelFunction):
     def _first_product(self, x, kernel, bias):
         """``x @ kernel + bias`` for the first layer (``bias`` may be None)."""
         if isinstance(x, _Prepared):
-            return tf.matmul(x.augmented, tf.concat([kernel, bias[None]], axis=0))
+            return tf.matmul(
+                x.augmented, tf.concat([kernel, tf.expand_dims(bias, 0)], axis=0)
+            )
         z = tf.matmul(x, kernel)
         return z if bias is None else z + bias
 
@@ -220,11 +222,13 @@ class DenseChain(LayerwiseProducts, ModelFunction):
         """
         if state is None:
             _, state = self._forward(w, x, keep=True)
+        inputs = self._inputs(state)
+        layout = row_layout(inputs[0]) if precise else None
         return self._weight_vector(
-            transposed_product(b, d)
+            transposed_product(b, d, layout)
             if precise
             else tf.cast(tf.matmul(b, d, transpose_a=True), tf.float64)
-            for b, d in zip(self._inputs(state), self._deltas(state, u), strict=True)
+            for b, d in zip(inputs, self._deltas(state, u), strict=True)
         )
 
     def _directional(self, w, v, x, state, second):
@@ -242,7 +246,8 @@ class DenseChain(LayerwiseProducts, ModelFunction):
             d_kernel = tangents[kernel_i]
             d_bias = None if bias_i is None else tangents[bias_i]
             if augmented is not None:  # the first layer, inputs prepared
-                z1 = tf.matmul(augmented, tf.concat([d_kernel, d_bias[None]], 0))
+                d_aug = tf.concat([d_kernel, tf.expand_dims(d_bias, 0)], 0)
+                z1 = tf.matmul(augmented, d_aug)
                 d_bias = None
             else:
                 z1 = tf.matmul(inputs, d_kernel)
@@ -275,8 +280,9 @@ class DenseChain(LayerwiseProducts, ModelFunction):
 
     def _jacobian(self, out, trace):
         k = self.n_outputs
-        eye = tf.eye(k, dtype=self.dtype)[None]
-        eye = tf.broadcast_to(eye, [tf.shape(out)[0], k, k])
+        eye = tf.constant(np.eye(k)[None], self.dtype)
+        # out is (N, k): the identity for every sample is (N, k, k).
+        eye = tf.broadcast_to(eye, tf.concat([tf.shape(out), [k]], axis=0))
         return tf.concat(self._row_blocks(trace, eye), axis=-1)
 
 

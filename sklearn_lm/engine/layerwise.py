@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from .products import transposed_product
+from .products import row_layout, transposed_product
 
 __all__ = ["LayerwiseProducts"]
 
@@ -114,9 +114,11 @@ class LayerwiseProducts:
         """
         deltas = self._deltas(state, f)
         r = tf.cast(r, self.dtype)
+        inputs = self._inputs(state)
+        layout = row_layout(inputs[0])
         return self._weight_vector(
-            transposed_product(b, tf.einsum("cqu,cq->cu", d, r))
-            for b, d in zip(self._inputs(state), deltas, strict=True)
+            transposed_product(b, tf.einsum("cqu,cq->cu", d, r), layout)
+            for b, d in zip(inputs, deltas, strict=True)
         )
 
     def gauss_newton_diagonal(self, state, f):
@@ -127,9 +129,13 @@ class LayerwiseProducts:
         one product of ``(N, d + 1)`` by ``(N, u)`` values per layer.
         """
         deltas = self._deltas(state, f)
+        inputs = self._inputs(state)
+        layout = row_layout(inputs[0])
         return self._weight_vector(
-            transposed_product(tf.square(b), tf.reduce_sum(tf.square(d), axis=1))
-            for b, d in zip(self._inputs(state), deltas, strict=True)
+            transposed_product(
+                tf.square(b), tf.reduce_sum(tf.square(d), axis=1), layout
+            )
+            for b, d in zip(inputs, deltas, strict=True)
         )
 
     def gauss_newton(self, state, f, e):
@@ -153,6 +159,7 @@ class LayerwiseProducts:
         inputs = self._inputs(state)
         dims = [self._dims(pos) for pos in range(len(self.layers))]
         n_rows = tf.shape(e)[0]
+        layout = row_layout(inputs[0])
         count = len(self.layers)
         rows = [[None] * count for _ in range(count)]
         for lo in range(count):
@@ -163,6 +170,7 @@ class LayerwiseProducts:
                 prod = transposed_product(
                     tf.reshape(outer, [n_rows, bl * bm]),
                     tf.reshape(inner, [n_rows, ul * um]),
+                    layout,
                 )
                 prod = tf.transpose(tf.reshape(prod, [bl, bm, ul, um]), [0, 2, 1, 3])
                 rows[lo][hi] = tf.reshape(prod, [bl * ul, bm * um])
@@ -171,7 +179,7 @@ class LayerwiseProducts:
         h = tf.concat([tf.concat(row, axis=1) for row in rows], axis=0)
         e = tf.cast(e, self.dtype)
         g = self._weight_vector(
-            transposed_product(b, tf.einsum("cqu,cq->cu", d, e))
+            transposed_product(b, tf.einsum("cqu,cq->cu", d, e), layout)
             for b, d in zip(inputs, deltas, strict=True)
         )
         index = self._flat_order()
@@ -185,9 +193,16 @@ class LayerwiseProducts:
         blocks: list[tf.Tensor | None] = [None] * len(self.variables)
         for pos, (kernel_i, bias_i, _) in enumerate(self.layers):
             delta = deltas[pos]
-            block = trace[pos].inputs[:, None, :, None] * delta[:, :, None, :]
-            shape = tf.shape(block)
-            blocks[kernel_i] = tf.reshape(block, [shape[0], shape[1], -1])
+            a = trace[pos].inputs
+            # Static widths where known: fewer shape ops in the graph.
+            d, q, u = a.shape[1], delta.shape[1], delta.shape[2]
+            if None in (d, q, u):
+                block = a[:, None, :, None] * delta[:, :, None, :]
+                shape = tf.shape(block)
+                blocks[kernel_i] = tf.reshape(block, [shape[0], shape[1], -1])
+            else:
+                block = tf.reshape(a, [-1, 1, d, 1]) * tf.expand_dims(delta, 2)
+                blocks[kernel_i] = tf.reshape(block, [-1, q, d * u])
             if bias_i is not None:
                 blocks[bias_i] = delta
         return blocks

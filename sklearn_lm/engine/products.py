@@ -16,7 +16,7 @@ import warnings
 
 import tensorflow as tf
 
-__all__ = ["BLOCK_ROWS", "RowBlocks", "transposed_product"]
+__all__ = ["BLOCK_ROWS", "RowBlocks", "row_layout", "transposed_product"]
 
 #: Most rows per float32 block.
 BLOCK_ROWS = 512
@@ -39,19 +39,46 @@ def _layout(rows: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
     return count, (rows + count - 1) // count
 
 
+def row_layout(mat: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor] | None:
+    """How the float32 products cut the rows of ``mat``, for sharing.
+
+    Several :func:`transposed_product` of matrices with the same rows (the
+    layers of one batch) given this layout compute it once: fewer ops in the
+    graph, the same blocks.
+
+    Parameters
+    ----------
+    mat : tf.Tensor
+        ``(rows, c)``.
+
+    Returns
+    -------
+    tuple of tf.Tensor or None
+        ``(blocks, size, rows)``, int32 scalars; ``None`` unless ``mat`` is
+        float32 (other dtypes are not cut into blocks).
+    """
+    if mat.dtype != tf.float32:
+        return None
+    rows = tf.shape(mat)[0]
+    return (*_layout(rows), rows)
+
+
 def _blocks(mat: tf.Tensor, layout=None) -> tf.Tensor:
     """``mat (rows, c)`` cut into ``(blocks, size, c)`` as :func:`_layout` says.
 
-    ``layout`` is ``_layout(rows)``, computed here when not given; matrices
-    with the same rows are cut alike.
+    ``layout`` is :func:`row_layout` of a matrix with the same rows, computed
+    here when not given; matrices with the same rows are cut alike.
     """
-    rows = tf.shape(mat)[0]
-    count, size = _layout(rows) if layout is None else layout
+    if layout is None:
+        layout = row_layout(mat)
+    count, size, rows = layout
     padded = tf.pad(mat, [[0, count * size - rows], [0, 0]])
     return tf.reshape(padded, [count, size, mat.shape[1] or tf.shape(mat)[1]])
 
 
-def transposed_product(a: tf.Tensor, b: tf.Tensor | None = None) -> tf.Tensor:
+def transposed_product(
+    a: tf.Tensor, b: tf.Tensor | None = None, layout=None
+) -> tf.Tensor:
     """``a^T b`` (``a^T a`` when ``b`` is None) as a float64 matrix.
 
     Parameters
@@ -60,6 +87,9 @@ def transposed_product(a: tf.Tensor, b: tf.Tensor | None = None) -> tf.Tensor:
         ``(rows, p)``.
     b : tf.Tensor, optional
         ``(rows, r)``, same dtype as ``a``.
+    layout : tuple, optional
+        :func:`row_layout` of a matrix with the same rows (computed here when
+        ``None``).
 
     Returns
     -------
@@ -75,7 +105,7 @@ def transposed_product(a: tf.Tensor, b: tf.Tensor | None = None) -> tf.Tensor:
         return tf.matmul(a, b, transpose_a=True)
     if b is None:
         return RowBlocks(a).gram()
-    layout = _layout(tf.shape(a)[0])
+    layout = row_layout(a) if layout is None else layout
     partial = tf.matmul(_blocks(a, layout), _blocks(b, layout), transpose_a=True)
     return tf.reduce_sum(tf.cast(partial, _F64), axis=0)
 
@@ -97,7 +127,7 @@ class RowBlocks:
     def __init__(self, mat: tf.Tensor):
         self.blocked = mat.dtype == tf.float32
         if self.blocked:
-            self.layout = _layout(tf.shape(mat)[0])
+            self.layout = row_layout(mat)
             self.values = _blocks(mat, self.layout)
         else:
             self.values = tf.cast(mat, _F64)

@@ -141,6 +141,16 @@ class Linearization:
         ``state`` is the model function's forward pass (see
         :meth:`~sklearn_lm.engine.functions.ModelFunction.linearization`).
         """
+        return self.rows_and_curvature(w, xc, yc, swc, jac_dtype)[:4]
+
+    def rows_and_curvature(self, w, xc, yc, swc, jac_dtype=_F64):
+        """:meth:`rows` and its geodesic rows: ``(Jhat, e, loss, state, rows_vv)``.
+
+        ``rows_vv(v)`` equals :meth:`second_order_rows` at the same
+        ``w``, inputs, targets and sample weights, but reuses the loss's factor
+        ``F`` and ``sqrt(sample_weight)`` computed here: the same values,
+        neither traced nor computed again for each direction.
+        """
         z, jac, state = self.fn.linearization(w, xc)
         e, f = self.loss.linearize(yc, z)
         root = tf.sqrt(swc)
@@ -149,7 +159,15 @@ class Linearization:
         jac = tf.cast(jac * tf.cast(root, jac.dtype)[:, None, None], jac_dtype)
         e = e * root[:, None]
         loss = tf.reduce_sum(swc * self.loss.sample_losses(yc, z))
-        return tf.reshape(jac, [-1, self.n_params]), tf.reshape(e, [-1]), loss, state
+
+        def curvature_rows(v):
+            zvv = self.fn.outputs_and_curvature(w, tf.cast(v, w.dtype), xc, state)[1]
+            zvv = tf.cast(zvv, _F64)
+            rows = zvv if f is None else tf.einsum("cqk,ck->cq", f, zvv)
+            return rows * root[:, None]
+
+        jac = tf.reshape(jac, [-1, self.n_params])
+        return jac, tf.reshape(e, [-1]), loss, state, curvature_rows
 
     def chunk(self, w, xc, yc, swc) -> Chunk:
         """Linearisation of one chunk of samples (see :class:`Chunk`).
@@ -190,11 +208,10 @@ class Linearization:
                 )
             aug = RowBlocks(fn.weighted_rows(state, f, e))
         else:
-            jac, e, loss, state = self.rows(w, xc, yc, swc, jac_dtype=fn.dtype)
+            jac, e, loss, _, curvature_rows = self.rows_and_curvature(
+                w, xc, yc, swc, jac_dtype=fn.dtype
+            )
             aug = RowBlocks(tf.concat([jac, tf.cast(e, jac.dtype)[:, None]], axis=1))
-
-            def curvature_rows(v):
-                return self.second_order_rows(w, v, xc, yc, swc, state)
 
         # [J | e] is blocked once; J^T J and J^T e come from one product and
         # every attempt's J^T r reuses the blocks.

@@ -227,7 +227,10 @@ class Search:
         -------
         StepResult
         """
-        lr = tf.constant(self.learning_rate, _F64)
+        # A full step (lr = 1) multiplies by nothing: the same values.
+        lr = (
+            None if self.learning_rate == 1.0 else tf.constant(self.learning_rate, _F64)
+        )
         w64 = tf.cast(w, _F64)
         lam_max = tf.constant(self.damping.max_value, _F64)
 
@@ -239,7 +242,7 @@ class Search:
 
         def body(attempt, lam_, nu_, accepted, w_new, loss_new, last):
             delta, ok, again = system.solve(lam_)
-            move = lr * delta
+            move = delta if lr is None else lr * delta
             total = move
             if self.geodesic:
                 # v = -move; the acceleration is a = -half_b * 2 below.
@@ -250,18 +253,21 @@ class Search:
             candidate = tf.cast(w64 - total, w.dtype)
             loss1 = objective(candidate)
             predicted = self.curvature_scale * system.predicted_decrease(move, lam_)
-            rho = (initial_loss - loss1) / predicted
-            good = ok & tf.math.is_finite(loss1) & (loss1 < initial_loss)
-            lam_next, nu_next = tf.cond(
-                good,
-                lambda: self.damping.accepted(lam_, nu_, rho),
-                lambda: self.damping.rejected(lam_, nu_),
-            )
+            decrease = initial_loss - loss1
+            rho = decrease / predicted
+            finite = tf.math.is_finite(loss1)
+            good = ok & finite & (loss1 < initial_loss)
+            # Both updates are a few scalar ops: selecting one costs less to
+            # trace and to start than a conditional with two branch graphs.
+            lam_acc, nu_acc = self.damping.accepted(lam_, nu_, rho)
+            lam_rej, nu_rej = self.damping.rejected(lam_, nu_)
+            lam_next = tf.where(good, lam_acc, lam_rej)
+            nu_next = nu_acc if nu_acc is nu_rej else tf.where(good, nu_acc, nu_rej)
             w_next = tf.where(good, candidate, w)
             loss_next = tf.where(good, loss1, initial_loss)
             actual = tf.where(
-                tf.math.is_finite(loss1),
-                tf.math.divide_no_nan(initial_loss - loss1, initial_loss),
+                finite,
+                tf.math.divide_no_nan(decrease, initial_loss),
                 tf.constant(-1.0, _F64),
             )
             last = tf.stack(

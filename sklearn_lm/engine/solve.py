@@ -58,7 +58,7 @@ def _factor(matrix: tf.Tensor):
 
 
 def _back_substitute(chol: tf.Tensor, ok: tf.Tensor, rhs: tf.Tensor):
-    sol = tf.linalg.cholesky_solve(chol, rhs[:, None])[:, 0]
+    sol = tf.squeeze(tf.linalg.cholesky_solve(chol, tf.expand_dims(rhs, 1)), 1)
     ok = tf.logical_and(ok, _all_finite(sol))
     return tf.where(ok, sol, tf.zeros_like(sol)), ok
 

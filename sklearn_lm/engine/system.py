@@ -221,14 +221,14 @@ class GramSystem(System):
     """
 
     def __init__(self, rows, damping, w, x, y, sw, *, norm):
-        jac, e, loss_sum, state = rows.rows(w, x, y, sw)
+        jac, e, loss_sum, _, curvature_rows = rows.rows_and_curvature(w, x, y, sw)
         self.jacobian = jac
         self.residuals = e
         self.gradient = tf.linalg.matvec(jac, e, transpose_a=True) / norm
         self.curvature_diagonal = tf.reduce_sum(tf.square(jac), axis=0) / norm
         self.diagonal = damping.diagonal(self.curvature_diagonal)
         self.data_loss = loss_sum / norm
-        self._second_order = lambda v: rows.second_order_rows(w, v, x, y, sw, state)
+        self._second_order = curvature_rows
         self._norm = norm
 
     def solve(self, lam):

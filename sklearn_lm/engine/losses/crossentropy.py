@@ -75,11 +75,12 @@ class _CrossentropyBase(Loss):
             # Curvature on the logits: H = diag(p) - p p^T = A A^T with
             # A = diag(s) - p s^T, so F = A^T and F^T e = p - y for
             # e = (p - y) / s (this uses sum(p) == sum(y) == 1).
-            f = tf.linalg.diag(s) - s[:, :, None] * p[:, None, :]
+            p_row = tf.expand_dims(p, 1)
+            f = tf.linalg.diag(s) - tf.expand_dims(s, 2) * p_row
             e = (p - y) / s
             if not self.from_logits:
                 # Probability outputs: logits = log(p), so dlogits/dp = 1/p.
-                f = f / p[:, None, :]
+                f = f / p_row
         else:
             v = tf.sqrt(p * (1.0 - p))
             e = (p - y) / v
