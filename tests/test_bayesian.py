@@ -256,10 +256,18 @@ def test_trainer_records_and_traces_once():
     state = trainer.bayesian
     assert state.alpha == alphas[-1] and state.noise_variance == 1 / state.beta
     assert np.isfinite(state.gamma) and np.isfinite(state.log_evidence)
-    # The L2 strength is a graph input: one trace for every epoch.
-    (compiled,) = [f for k, f in trainer._compiled.items() if k[0] != "bayesian"]
+    # The L2 strength is a graph input: one trace for every epoch, and the
+    # normal pass of the evidence is traced once too.
+    (compiled,) = trainer._compiled.values()
     traced = compiled.step_variables.function.experimental_get_tracing_count()
     assert traced == 1
+    assert compiled.normal.function.experimental_get_tracing_count() == 1
+    # A second fit of a same-shaped model reuses both graphs.
+    again = Trainer(_model(), bayesian=True)
+    again.fit(x, y, epochs=2)
+    (shared,) = again._compiled.values()
+    assert shared is compiled
+    assert compiled.normal.function.experimental_get_tracing_count() == 1
     # Steps without Bayesian regularization keep their signature.
     plain = Trainer(_model())
     plain.fit(x, y, epochs=1)

@@ -66,8 +66,10 @@ units is omitted.
 The hyperparameters start as ``trainbr``'s do, from ``gamma = n_w``:
 ``alpha = n_w / (2 E_W)``, ``beta = (m - n_w) / (2 E_D)`` (1 if that is not
 positive). ``J^T S J`` and ``E_D`` at the new weights come from a separate
-compiled pass over the data (the normal equations of the step are those at
-the weights before it); ``A`` is factored by Cholesky in NumPy (on one
+compiled pass over the data (``CompiledStep.normal`` of
+:mod:`sklearn_lm.engine.compile`, traced once per architecture like the
+step and kept in the same caches; the normal equations of the step are
+those at the weights before it); ``A`` is factored by Cholesky in NumPy (on one
 BLAS thread). A failed factorisation (or non-finite values) keeps the
 previous ``alpha`` and ``beta``. Everything here is float64: ``J^T S J``
 is summed in float64 by the pass, ``A``, its factor, ``gamma`` and the
@@ -527,21 +529,6 @@ class BayesianRegularization:
             logs.update(beta=self.beta, noise_variance=self.noise_variance)
         logs.update(gamma=self.gamma, log_evidence=self.log_evidence)
         return logs
-
-
-def normal_pass(lm, x_spec: tf.TensorSpec, y_spec: tf.TensorSpec):
-    """``(J^T S J, sum(s e^2))`` at given weights, compiled once.
-
-    ``lm`` is the step's :class:`~sklearn_lm.engine.step.LMStep` (its
-    chunking); the returned function takes ``(w, x, y, sample_weight)``.
-    """
-    w_spec = tf.TensorSpec([lm.fn.n_params], lm.fn.dtype)
-    sw_spec = tf.TensorSpec([None], _F64)
-    return tf.function(
-        lm.normal_matrix,
-        input_signature=[w_spec, x_spec, y_spec, sw_spec],
-        autograph=False,
-    ).get_concrete_function()
 
 
 def normal_matrix(fn, x, y, sample_weight=None) -> tuple[np.ndarray, float]:

@@ -93,12 +93,17 @@ class CompiledStep(NamedTuple):
         (:meth:`~sklearn_lm.engine.functions.ModelFunction.variable_handles`),
         which it writes back: one call instead of three for a step that
         updates a model.
+    normal : callable
+        :meth:`LMStep.normal_matrix`: ``normal(w, x, y, sample_weight)``
+        returns ``(J^T S J, weighted loss sum)`` in float64, for the evidence
+        of Bayesian regularization (traced only when called).
     """
 
     step: _Concrete
     objective: _Concrete
     epoch: _Concrete
     step_variables: _Concrete
+    normal: _Concrete
 
 
 def batch_layout(
@@ -228,4 +233,5 @@ def _compile(lm: LMStep, x_spec, y_spec) -> CompiledStep:
             [s_spec, s_spec, x_spec, y_spec, sw_spec, *extra, *handle_specs],
             "step_variables",
         ),
+        normal=function(lm.normal_matrix, [w_spec, x_spec, y_spec, sw_spec], "normal"),
     )

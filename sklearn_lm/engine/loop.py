@@ -18,7 +18,7 @@ from . import covariance, data
 from . import damping as damping_module
 from . import history as history_module
 from . import losses as losses_module
-from .bayesian import BayesianRegularization, normal_pass
+from .bayesian import BayesianRegularization
 from .compile import CompiledStep, batch_layout, compiled_step
 from .config import StepConfig
 from .dense_chain import model_function
@@ -26,7 +26,6 @@ from .epochs import EpochLoop
 from .history import TrainingHistory
 from .memory import check_memory, physical_memory_bytes
 from .status import from_graph_code
-from .step import LMStep
 
 __all__ = ["Trainer", "TrainingHistory"]
 
@@ -298,14 +297,7 @@ class Trainer(EpochLoop):
         if self.bayesian is None or not bool(res.accepted):
             return
         w = self.fn.get_weights() if w is None else w
-        x_spec = tf.TensorSpec([None, *x.shape[1:]], x.dtype)
-        y_spec = tf.TensorSpec([None, *y.shape[1:]], y.dtype)
-        key = ("bayesian", x_spec, y_spec)
-        if key not in self._compiled:
-            chunked, form = batch_layout(self.fn, self.config, [int(x.shape[0])])
-            lm = LMStep(self.fn, self.config.replace(chunked=chunked, form=form))
-            self._compiled[key] = normal_pass(lm, x_spec, y_spec)
-        normal, loss_sum = self._compiled[key](w, x, y, sw)
+        normal, loss_sum = self._functions(x, y).normal(w, x, y, sw)
         self.bayesian.update(normal.numpy(), float(loss_sum), w.numpy())
 
     @property

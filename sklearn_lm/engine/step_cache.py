@@ -10,7 +10,7 @@ last bit.
 
 **What is stored.**
 One file per compiled function (``step``, ``objective``, ``epoch``,
-``step_variables``): the ``FunctionDefLibrary`` of the traced function (the
+``step_variables``, ``normal``): the ``FunctionDefLibrary`` of the traced function (the
 function and every function it calls, renamed with the entry's digest so
 that graphs from different processes never share a name), the values of the
 constants it captured, and the structure of its outputs. The file name is the
