@@ -17,10 +17,14 @@ account in ``predict_proba``: each logit's linearised Laplace variance
 probit approximation), so that the probabilities move towards 1/2 where the
 network is unsure.
 
+On data as small as these for the network (fewer than 32 samples times
+outputs per weight) the default ``bayesian="auto"`` turns Bayesian
+regularization on by itself; ``bayesian=False`` shows the fit without it.
+
 Two parts:
 
 * two noisy half moons with 100 training points: the predicted probabilities
-  of a default, a Bayesian and a moderated fit, and their reliability
+  of a plain (``bayesian=False``), a Bayesian and a moderated fit, and their reliability
   diagram and scores on 2000 held-out points;
 * held-out scores on ``load_breast_cancer``.
 """
@@ -48,7 +52,7 @@ X_train, y_train = make_moons(100, noise=0.3, random_state=0)
 X_test, y_test = make_moons(2000, noise=0.3, random_state=1)
 
 contenders = {
-    "default": LMClassifier(hidden=(20,), random_state=0),
+    "bayesian=False": LMClassifier(hidden=(20,), bayesian=False, random_state=0),
     "bayesian=True": LMClassifier(hidden=(20,), bayesian=True, random_state=0),
     "bayesian=True, moderate_proba=True": LMClassifier(
         hidden=(20,), bayesian=True, moderate_proba=True, random_state=0
@@ -130,7 +134,7 @@ scaler = StandardScaler().fit(X_train)
 X_train, X_test = scaler.transform(X_train), scaler.transform(X_test)
 print(f"{'LMClassifier(hidden=(20,), ...)':<36} log loss   Brier    acc")
 for name, params in [
-    ("default", {}),
+    ("bayesian=False", {"bayesian": False}),
     ("bayesian=True", {"bayesian": True}),
     ("bayesian=True, moderate_proba=True", {"bayesian": True, "moderate_proba": True}),
 ]:

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from sklearn.linear_model import BayesianRidge
 
-from sklearn_lm import LMClassifier, LMRegressor
+from sklearn_lm import LMRegressor
 from sklearn_lm.engine import LMModel, StepConfig, Trainer
 from sklearn_lm.engine import bayesian as bayesian_module
 from sklearn_lm.engine.covariance import CovarianceWarning
@@ -331,12 +331,11 @@ def test_auto_is_off_where_bayesian_cannot_be_on(params):
     assert _weights_equal(auto, explicit)
 
 
-def test_auto_is_off_for_partial_fit_and_classification():
+def test_auto_is_off_for_partial_fit():
+    # The classifier's "auto": tests/test_bayesian_classification.py.
     X, y = _linear_data(n=20)
     reg = LMRegressor(hidden=(2,), random_state=0).partial_fit(X, y)
     assert reg.bayesian_ is False
-    clf = _quiet(LMClassifier(hidden=(2,), max_iter=3), X, y > 3)
-    assert clf.bayesian_ is False
 
 
 def test_refit_without_bayesian_drops_its_attributes():

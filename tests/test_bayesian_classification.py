@@ -328,7 +328,7 @@ def test_classifier_refuses(params, match):
 
 def test_moderation_needs_a_bayesian_fit():
     X, y = _data("binary", n=20)
-    clf = LMClassifier(hidden=(2,), max_iter=3, random_state=0, bayesian=False)
+    clf = LMClassifier(hidden=(2,), max_iter=3, bayesian=False, random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         clf.fit(X, y)
@@ -337,14 +337,98 @@ def test_moderation_needs_a_bayesian_fit():
         clf.predict_proba(X)
 
 
-def test_moderation_with_auto_off_gives_the_plain_probabilities():
-    X, y = _data("binary", n=20)
-    options = {"hidden": (2,), "max_iter": 3, "random_state": 0}
+# -- bayesian="auto" -------------------------------------------------------------
+def _quiet(est, X, y):
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        plain = LMClassifier(**options, bayesian=False).fit(X, y)
-        auto = LMClassifier(**options, moderate_proba=True)
-        auto._AUTO_BAYESIAN_RATIO = None  # "auto" resolves off
-        auto.fit(X, y)
-    assert auto.bayesian_ is False
-    np.testing.assert_array_equal(auto.predict_proba(X), plain.predict_proba(X))
+        warnings.simplefilter("ignore")
+        return est.fit(X, y)
+
+
+def _weights_equal(a, b):
+    pairs = zip(a.model_.get_weights(), b.model_.get_weights(), strict=True)
+    return all(np.array_equal(u, v) for u, v in pairs)
+
+
+# 2-2-k networks have (2 + 1) * 2 + (2 + 1) * k weights: 9 for two classes
+# (one output: threshold 288 residuals, 288 samples), 15 for three classes
+# (three outputs: 480 residuals, 160 samples), 12 for two labels (two
+# outputs: 384 residuals, 192 samples).
+@pytest.mark.parametrize(
+    "kind, n, on",
+    [
+        ("binary", 287, True),
+        ("binary", 288, False),
+        ("multiclass", 159, True),
+        ("multiclass", 160, False),
+        ("multilabel", 191, True),
+        ("multilabel", 192, False),
+    ],
+)
+def test_auto_threshold_is_32_residuals_per_weight(kind, n, on):
+    X, y = _data(kind, n=n)
+    params = dict(hidden=(2,), max_iter=3, dtype="float64", random_state=0)
+    auto = _quiet(LMClassifier(**params), X, y)
+    explicit = _quiet(LMClassifier(**params, bayesian=on), X, y)
+    assert auto.bayesian_ is on and explicit.bayesian_ is on
+    assert _weights_equal(auto, explicit)
+    assert hasattr(auto, "alpha_") is on
+
+
+def test_auto_is_off_on_large_data():
+    # The default network (hidden=(20,)) on two features has 81 weights:
+    # 2592 samples and more train exactly as with bayesian=False.
+    X, y = _data("binary", n=2592)
+    params = dict(max_iter=3, random_state=0)
+    auto = _quiet(LMClassifier(**params), X, y)
+    plain = _quiet(LMClassifier(**params, bayesian=False), X, y)
+    assert auto.bayesian_ is False and not hasattr(auto, "alpha_")
+    assert _weights_equal(auto, plain)
+    assert auto.n_iter_ == plain.n_iter_
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"solver": "cg"},
+        {"early_stopping": True},
+        {"batch_size": 5},
+        {"loss": "categorical_mse"},
+        {"loss": "squared_categorical_crossentropy"},
+        {"hidden": (400,)},  # 1601 weights: solver="auto" is conjugate gradients
+    ],
+)
+def test_auto_is_off_where_bayesian_cannot_be_on(params):
+    X, y = _data("binary", n=30)
+    options = {"hidden": (2,), "max_iter": 3, "random_state": 0, **params}
+    auto = _quiet(LMClassifier(**options), X, y)
+    explicit = _quiet(LMClassifier(**options, bayesian=False), X, y)
+    assert auto.bayesian_ is False and not hasattr(auto, "alpha_")
+    assert _weights_equal(auto, explicit)
+
+
+def test_auto_is_off_for_partial_fit():
+    X, y = _data("binary", n=30)
+    clf = LMClassifier(hidden=(2,), random_state=0).partial_fit(X, y, classes=[0, 1])
+    assert clf.bayesian_ is False and not hasattr(clf, "alpha_")
+
+
+def test_auto_moderates_only_a_bayesian_fit():
+    params = dict(
+        hidden=(2,), max_iter=5, dtype="float64", moderate_proba=True, random_state=0
+    )
+    # 60 samples of three classes: 180 residuals, below the threshold (480).
+    X, y = _data("multiclass", n=60)
+    auto = _quiet(LMClassifier(**params), X, y)
+    explicit = _quiet(LMClassifier(**params, bayesian=True), X, y)
+    assert auto.bayesian_
+    proba = auto.predict_proba(X)
+    np.testing.assert_allclose(proba, explicit.predict_proba(X), rtol=1e-12)
+    assert not np.allclose(proba, softmax(forward(auto.model_, X), axis=1))
+    # 200 samples (600 residuals): "auto" is off, the probabilities are the
+    # plain softmax of the logits, without an error.
+    X, y = _data("multiclass", n=200)
+    auto = _quiet(LMClassifier(**params), X, y)
+    assert not auto.bayesian_
+    np.testing.assert_allclose(
+        auto.predict_proba(X), softmax(forward(auto.model_, X), axis=1), rtol=1e-10
+    )

@@ -151,7 +151,13 @@ def test_multilabel_matches_mlp_lbfgs():
         n_samples=1000, n_features=5, n_classes=4, random_state=0
     )
     X_train, X_test, Y_train, Y_test = train_test_split(X, Y, random_state=0)
-    lm = make_pipeline(StandardScaler(), LMClassifier(hidden=(10,), random_state=0))
+    # Without Bayesian regularization, which bayesian="auto" turns on here
+    # (3000 residuals, 104 weights). With it the subset accuracy on this
+    # split is 0.356; in shuffled 5-fold CV it is 0.416 against 0.404
+    # without (label-wise 0.779 against 0.766).
+    lm = make_pipeline(
+        StandardScaler(), LMClassifier(hidden=(10,), bayesian=False, random_state=0)
+    )
     _fit_quietly(lm, X_train, Y_train)
     mlp = make_pipeline(
         StandardScaler(),
@@ -341,7 +347,11 @@ def test_zero_sample_weight_removes_samples():
     X, y = _noisy_problem(2, n_samples=80)
     weights = np.ones(len(y))
     weights[::3] = 0.0
-    params = dict(hidden=(4,), max_iter=15, dtype="float64", random_state=0)
+    # Without Bayesian regularization: its evidence counts rows, so zero
+    # weights are not the same as removed rows there.
+    params = dict(
+        hidden=(4,), max_iter=15, dtype="float64", bayesian=False, random_state=0
+    )
     weighted = _fit_quietly(LMClassifier(**params), X, y, sample_weight=weights)
     kept = weights > 0
     removed = _fit_quietly(LMClassifier(**params), X[kept], y[kept])

@@ -126,11 +126,21 @@ def test_deepcopy_is_independent(kind):
     np.testing.assert_array_equal(_outputs(est, X), before)
 
 
-@pytest.mark.parametrize("kind", ["regression", "classification"])
-def test_training_continues_identically_after_unpickling(kind):
-    # The damping factor is part of the state: partial_fit after a round trip
-    # takes the same step as partial_fit on the original.
-    est, X, y = _fitted(kind, dtype="float64")
+@pytest.mark.parametrize(
+    "kind, bayesian",
+    [
+        ("regression", False),
+        ("regression", True),
+        ("classification", False),
+        ("classification", True),
+    ],
+)
+def test_training_continues_identically_after_unpickling(kind, bayesian):
+    # The damping factor and the hyperparameters of Bayesian regularization
+    # are part of the state: partial_fit after a round trip takes the same
+    # step as partial_fit on the original.
+    est, X, y = _fitted(kind, dtype="float64", bayesian=bayesian)
+    assert est.bayesian_ is bayesian
     restored = pickle.loads(pickle.dumps(est))
     est.partial_fit(X, y)
     restored.partial_fit(X, y)

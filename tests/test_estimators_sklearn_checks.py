@@ -1,6 +1,7 @@
 """scikit-learn's own estimator checks (API contract, input validation, ...)."""
 
 import pytest
+from sklearn.base import clone
 from sklearn.utils.estimator_checks import (
     check_estimators_dtypes,
     check_estimators_pickle,
@@ -21,7 +22,8 @@ from sklearn_lm.estimators import LMClassifier, LMRegressor
 # round to exactly 1.0, while the multilabel predict_proba check asks for
 # values strictly inside (0, 1); it also keeps the heavily class-weighted fit
 # of check_class_weight_classifiers from carving out regions for classes
-# whose weight is 1e-7 of the others'.
+# whose weight is 1e-7 of the others'. (Where bayesian="auto" is on, the
+# evidence sets the penalty instead.)
 CHECKED = [
     LMRegressor(hidden=(5,), max_iter=30, dtype="float64"),
     LMClassifier(hidden=(5,), max_iter=30, dtype="float64", alpha=1e-3),
@@ -42,12 +44,12 @@ FLOAT32_CHECKS = [
 ]
 
 
-# On these small data sets the regressor's default bayesian="auto" turns
-# Bayesian regularization on, whose evidence counts rows: integer sample
-# weights are then not equivalent to repeated samples (nor is the number of
-# rows, which decides "auto", the same). Without it they are.
+# On these small data sets the default bayesian="auto" turns Bayesian
+# regularization on, whose evidence counts rows: integer sample weights are
+# then not equivalent to repeated samples (nor is the number of rows, which
+# decides "auto", the same). Without it they are.
 def _expected_failures(estimator):
-    if isinstance(estimator, LMRegressor) and estimator.bayesian == "auto":
+    if estimator.bayesian == "auto":
         return {
             "check_sample_weight_equivalence_on_dense_data": (
                 "Bayesian regularization counts rows, not weights"
@@ -65,8 +67,12 @@ def test_sklearn_compatible(estimator, check):
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-def test_sample_weight_equivalence_without_bayesian():
-    estimator = LMRegressor(hidden=(5,), max_iter=30, dtype="float64", bayesian=False)
+@pytest.mark.parametrize(
+    "estimator",
+    [est.set_params(bayesian=False) for est in map(clone, CHECKED)],
+    ids=lambda est: type(est).__name__,
+)
+def test_sample_weight_equivalence_without_bayesian(estimator):
     check_sample_weight_equivalence_on_dense_data(type(estimator).__name__, estimator)
 
 

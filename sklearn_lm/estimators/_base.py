@@ -603,6 +603,11 @@ class BaseLM(BaseEstimator, ABC):
             if incremental and self.damping_curve_:
                 initial = self.damping_curve_[-1]
             self._trainer = self._make_trainer(initial)
+            # An unpickled estimator continues the evidence's hyperparameters
+            # too (partial_fit after a Bayesian-regularized fit).
+            saved = self.__dict__.pop("_bayesian_state", None)
+            if incremental and saved is not None and self._trainer.bayesian is not None:
+                self._trainer.bayesian = saved
         batch_size = self._batch_size(len(train.X))
         epochs = 1 if incremental else int(self.max_iter)
         callbacks, step_callbacks = self._progress(epochs, len(train.X), batch_size)
@@ -738,7 +743,14 @@ class BaseLM(BaseEstimator, ABC):
     # ------------------------------------------------------------------
     def __getstate__(self):
         state = dict(super().__getstate__())
-        state.pop("_trainer", None)
+        trainer = state.pop("_trainer", None)
+        if trainer is not None:
+            # The hyperparameters of Bayesian regularization (alpha, beta),
+            # which partial_fit continues from; kept as such when the
+            # estimator was unpickled and has not trained since.
+            state.pop("_bayesian_state", None)
+            if trainer.bayesian is not None:
+                state["_bayesian_state"] = trainer.bayesian
         model = state.pop("model_", None)
         if model is not None:
             state["_model_state"] = {
