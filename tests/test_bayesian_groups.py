@@ -235,3 +235,23 @@ def test_refusals():
         hidden=(2,), bayesian=False, bayesian_groups="layer", max_iter=2
     ).fit(X, y)
     assert not hasattr(reg, "alpha_")
+
+
+def test_a_group_without_weight_keeps_its_alpha():
+    # Group 1's weights are all zero (E_W,1 = 0): its alpha_1 stays, group
+    # 0's is re-estimated as gamma_0 / (2 E_W,0) (A = I here: diag(A^-1) =
+    # 1 / (1 + alpha_g)).
+    alpha = np.array([1.0, 2.0])
+    got = bayesian_module.evidence(
+        np.eye(3),
+        np.array([1.0, 1.0, 0.0]),
+        1.0,
+        np.array([0.5, 0.0]),
+        10,
+        alpha,
+        1.0,
+        groups=np.array([0, 1, -1]),
+    )
+    assert got.ok
+    np.testing.assert_allclose(got.gammas, [1 - 1 / 2, 1 - 2 / 3])
+    np.testing.assert_allclose(got.alpha, [0.5 / (2 * 0.5), 2.0])

@@ -80,8 +80,9 @@ Groups of weights
 With ``groups="layer"`` (``StepConfig.bayesian_groups``) each penalised
 variable ``g`` -- a layer's kernel, a hidden layer's bias vector
 (:func:`penalty_groups`) -- has its own precision ``alpha_g`` (MacKay
-1992's weight classes): ``E_W = sum_g alpha_g E_{W,g}`` in ``M``, with
-``E_{W,g} = 1/2 sum_{j in g} w_j^2`` and ``n_g`` weights in the group,
+1992's weight classes): ``alpha E_W`` becomes ``sum_g alpha_g E_{W,g}`` in
+``M``, with ``E_{W,g} = 1/2 sum_{j in g} w_j^2`` and ``n_g`` weights in the
+group,
 
 .. math::
 
@@ -90,7 +91,8 @@ variable ``g`` -- a layer's kernel, a hidden layer's bias vector
     \alpha_g = \frac{\gamma_g}{2 E_{W,g}},
 
 with ``tr_g`` the sum of the diagonal entries of ``A^{-1}`` in group
-``g``; ``gamma = sum_g gamma_g`` gives ``beta`` as above, and the log
+``g``; ``gamma = sum_g gamma_g`` gives ``beta`` as above (a group whose
+update is not a finite positive number keeps its ``alpha_g``), and the log
 evidence has ``- sum_g alpha_g E_{W,g} + sum_g n_g/2 ln alpha_g`` in place
 of ``- alpha E_W + n_w/2 ln alpha``. The step's L2 strength is then one
 entry per weight, ``l2_j = alpha_{g(j)} s / (2 beta N c)``. With one group
@@ -496,13 +498,12 @@ def _group_evidence(
     if estimate_beta:
         log_evidence += 0.5 * m * (math.log(beta) - math.log(2.0 * math.pi))
         new_beta = (m - gamma) / (2.0 * e_d) if e_d > 0 else math.nan
-    ok = (
-        np.all(new_alpha > 0)
-        and new_beta > 0
-        and np.all(np.isfinite(new_alpha * new_beta))
-    )
-    if not ok:
+    if not (new_beta > 0 and math.isfinite(new_beta)):
         return Evidence(alpha, beta, gamma, log_evidence, False, gammas)
+    # A group whose update is not a finite positive number (its weights all
+    # zero, or gamma_g <= 0 by rounding) keeps its alpha_g; the others move.
+    valid = (new_alpha > 0) & np.isfinite(new_alpha * new_beta)
+    new_alpha = np.where(valid, new_alpha, alpha)
     return Evidence(new_alpha, new_beta, gamma, log_evidence, True, gammas)
 
 
