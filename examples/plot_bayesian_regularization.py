@@ -58,7 +58,9 @@ plain = LMRegressor(hidden=(20,), bayesian=False, random_state=0).fit(X, y)
 bayes = LMRegressor(hidden=(20,), bayesian=True, random_state=0).fit(X, y)
 
 n_weights = bayes.model_.count_params()
-print(f"alpha_          = {bayes.alpha_:.4g}  (weight precision)")
+# One weight precision per layer (the default bayesian_groups="layer"): the
+# input kernel, the hidden biases and the output kernel.
+print(f"alpha_          = {np.array2string(bayes.alpha_, precision=4)}")
 print(f"noise_variance_ = {bayes.noise_variance_:.4g}  (true {NOISE_STD**2:.4g})")
 print(f"gamma_          = {bayes.gamma_:.1f} effective parameters of {n_weights}")
 print(f"log_evidence_   = {bayes.log_evidence_:.2f}")

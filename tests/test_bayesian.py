@@ -29,7 +29,14 @@ def _linear_data(n=50, seed=0):
 
 
 def _bayesian_regressor(**params):
-    options = dict(bayesian=True, dtype="float64", max_iter=200, tol=1e-14)
+    # One alpha (tests/test_bayesian_groups.py covers one per layer).
+    options = dict(
+        bayesian=True,
+        bayesian_groups="single",
+        dtype="float64",
+        max_iter=200,
+        tol=1e-14,
+    )
     return LMRegressor(**{**options, **params, "random_state": 0})
 
 
@@ -341,9 +348,9 @@ def test_auto_is_off_for_partial_fit():
 def test_refit_without_bayesian_drops_its_attributes():
     X, y = _linear_data(n=30)
     reg = _quiet(LMRegressor(hidden=(2,), bayesian=True, random_state=0), X, y)
-    assert np.isfinite(reg.alpha_)
+    assert np.all(np.isfinite(reg.alpha_)) and reg.gammas_.shape == (3,)
     _quiet(reg.set_params(bayesian=False), X, y)
-    for name in ("alpha_", "noise_variance_", "gamma_", "log_evidence_"):
+    for name in ("alpha_", "noise_variance_", "gamma_", "gammas_", "log_evidence_"):
         assert not hasattr(reg, name)
 
 

@@ -75,6 +75,29 @@ previous ``alpha`` and ``beta``. Everything here is float64: ``J^T S J``
 is summed in float64 by the pass, ``A``, its factor, ``gamma`` and the
 evidence are float64.
 
+Groups of weights
+-----------------
+With ``groups="layer"`` (``StepConfig.bayesian_groups``) each penalised
+variable ``g`` -- a layer's kernel, a hidden layer's bias vector
+(:func:`penalty_groups`) -- has its own precision ``alpha_g`` (MacKay
+1992's weight classes): ``alpha E_W`` becomes ``sum_g alpha_g E_{W,g}`` in
+``M``, with ``E_{W,g} = 1/2 sum_{j in g} w_j^2`` and ``n_g`` weights in the
+group,
+
+.. math::
+
+    A = \beta J^T S J + \operatorname{diag}(\alpha_{g(j)} p_j), \qquad
+    \gamma_g = n_g - \alpha_g \operatorname{tr}_g(A^{-1}), \qquad
+    \alpha_g = \frac{\gamma_g}{2 E_{W,g}},
+
+with ``tr_g`` the sum of the diagonal entries of ``A^{-1}`` in group
+``g``; ``gamma = sum_g gamma_g`` gives ``beta`` as above (a group whose
+update is not a finite positive number keeps its ``alpha_g``), and the log
+evidence has ``- sum_g alpha_g E_{W,g} + sum_g n_g/2 ln alpha_g`` in place
+of ``- alpha E_W + n_w/2 ln alpha``. The step's L2 strength is then one
+entry per weight, ``l2_j = alpha_{g(j)} s / (2 beta N c)``. With one group
+(``hidden=()``: the kernel) this is the single ``alpha``.
+
 The predictive variance of an output at an input ``x`` is the linearised
 Laplace (generalised linear model) one,
 
@@ -155,6 +178,7 @@ from . import losses as losses_module
 
 __all__ = [
     "penalty_mask",
+    "penalty_groups",
     "likelihood",
     "shift_direction",
     "Evidence",
@@ -191,6 +215,34 @@ def penalty_mask(fn) -> np.ndarray:
     if len(fn.shapes[-1]) == 1:
         mask[-int(fn.sizes[-1]) :] = 0.0
     return mask
+
+
+def penalty_groups(fn) -> np.ndarray:
+    """The group of each weight for ``bayesian_groups="layer"``; -1 if unpenalised.
+
+    Every penalised variable of the model (:func:`penalty_mask`) is a group,
+    numbered in the model's order: for a ``Dense`` chain, the first kernel,
+    the first hidden bias vector, the second kernel, ... and the output
+    kernel; the output bias (unpenalised) is -1.
+
+    Parameters
+    ----------
+    fn : ModelFunction
+
+    Returns
+    -------
+    ndarray of shape (n,), int64
+    """
+    mask = penalty_mask(fn)
+    groups = np.full(int(fn.n_params), -1, np.int64)
+    start, group = 0, 0
+    for size in fn.sizes:
+        size = int(size)
+        if size and mask[start] > 0:
+            groups[start : start + size] = group
+            group += 1
+        start += size
+    return groups
 
 
 def likelihood(loss) -> str | None:
@@ -277,7 +329,9 @@ def _one_blas_thread():
 
 def _hessian(normal, mask, alpha, beta, shift) -> np.ndarray:
     """``A = beta normal + alpha diag(mask)`` (plus ``u u^T`` for a shift ``u``)."""
-    a = beta * np.asarray(normal, np.float64) + np.diag(alpha * np.asarray(mask))
+    a = beta * np.asarray(normal, np.float64) + np.diag(
+        np.asarray(alpha, np.float64) * np.asarray(mask)
+    )
     if shift is not None:
         a += np.outer(shift, shift)
     return 0.5 * (a + a.T)
@@ -288,20 +342,22 @@ class Evidence(NamedTuple):
 
     Attributes
     ----------
-    alpha : float
-        Precision of the penalised weights.
+    alpha : float or ndarray of shape (n_groups,)
+        Precision of the penalised weights (one per group with ``groups``).
     beta : float
         Precision of the noise (its variance is ``1 / beta``); 1 for the
         cross-entropies.
     gamma : float
         Effective number of penalised weights,
-        ``n_w - alpha tr(diag(p) A^{-1})``, for the ``alpha``, ``beta`` it
-        was computed with.
+        ``n_w - alpha tr(diag(p) A^{-1})`` (the sum of the groups'
+        ``gamma_g``), for the ``alpha``, ``beta`` it was computed with.
     log_evidence : float
         ``ln p(D | alpha, beta)`` for those ``alpha``, ``beta``.
     ok : bool
         Whether ``A`` could be factored; if not, ``alpha`` and ``beta`` are
         the previous ones and ``gamma``, ``log_evidence`` NaN.
+    gammas : ndarray of shape (n_groups,) or None
+        With ``groups``: each group's ``gamma_g``; else ``None``.
     """
 
     alpha: float
@@ -309,6 +365,7 @@ class Evidence(NamedTuple):
     gamma: float
     log_evidence: float
     ok: bool
+    gammas: np.ndarray | None = None
 
 
 def evidence(
@@ -322,6 +379,7 @@ def evidence(
     *,
     estimate_beta: bool = True,
     shift: np.ndarray | None = None,
+    groups: np.ndarray | None = None,
 ) -> Evidence:
     """One re-estimation of ``alpha`` and ``beta`` (see the module docstring).
 
@@ -333,13 +391,18 @@ def evidence(
         ``J^T S Lambda J`` of the summed cross-entropy.
     mask : ndarray of shape (n,)
         1.0 for penalised weights, else 0.0.
-    e_d, e_w : float
-        ``E_D`` (``sum(s e^2) / 2``, or the summed cross-entropy) and
-        ``E_W = sum(w_P^2) / 2`` at the weights.
+    e_d : float
+        ``E_D`` (``sum(s e^2) / 2``, or the summed cross-entropy) at the
+        weights.
+    e_w : float or ndarray of shape (n_groups,)
+        ``E_W = sum(w_P^2) / 2`` at the weights; with ``groups``, each
+        group's ``E_{W,g}``.
     m : int
         Number of residuals (not used without ``estimate_beta``).
-    alpha, beta : float
-        The current hyperparameters, which give ``A``.
+    alpha : float or ndarray of shape (n_groups,)
+        The current weight precision (one per group with ``groups``).
+    beta : float
+        The current noise precision. With ``alpha``, it gives ``A``.
     estimate_beta : bool, default=True
         Whether ``beta`` is a noise precision to re-estimate (Gaussian
         likelihood). ``False`` (the cross-entropies): ``beta`` is kept, and
@@ -347,6 +410,10 @@ def evidence(
     shift : ndarray of shape (n,), optional
         A unit vector along which ``A`` is singular and unpenalised
         (:func:`shift_direction`): ``A + u u^T`` is factored instead.
+    groups : ndarray of shape (n,) of int, optional
+        The group of each weight (:func:`penalty_groups`, -1 for the
+        unpenalised ones): one ``alpha_g`` per group, re-estimated from
+        ``gamma_g = n_g - alpha_g tr_g(A^{-1})`` (module docstring).
 
     Returns
     -------
@@ -354,6 +421,10 @@ def evidence(
         ``gamma`` and ``log_evidence`` at the current ``alpha``, ``beta``;
         ``alpha`` and ``beta`` re-estimated from them.
     """
+    if groups is not None:
+        return _group_evidence(
+            normal, mask, e_d, e_w, m, alpha, beta, estimate_beta, shift, groups
+        )
     mask = np.asarray(mask, np.float64)
     a = _hessian(normal, mask, alpha, beta, shift)
     with _one_blas_thread():
@@ -382,6 +453,60 @@ def evidence(
     return Evidence(new_alpha, new_beta, gamma, log_evidence, True)
 
 
+def _factor(a: np.ndarray):
+    """``(L, L^{-1})`` of ``A = L L^T`` by Cholesky, or ``None`` if it fails."""
+    with _one_blas_thread():
+        try:
+            chol = np.linalg.cholesky(a)
+        except np.linalg.LinAlgError:
+            return None
+        if not np.all(np.isfinite(chol)):
+            return None
+        return chol, solve_triangular(chol, np.eye(len(a)), lower=True)
+
+
+def _group_evidence(
+    normal, mask, e_d, e_w, m, alpha, beta, estimate_beta, shift, groups
+) -> Evidence:
+    """:func:`evidence` with one ``alpha_g`` per group of weights."""
+    mask = np.asarray(mask, np.float64)
+    groups = np.asarray(groups)
+    alpha = np.asarray(alpha, np.float64)
+    e_w = np.asarray(e_w, np.float64)
+    penalised = groups >= 0
+    per_weight = np.where(penalised, alpha[np.maximum(groups, 0)], 0.0) * mask
+    factored = _factor(_hessian(normal, per_weight, 1.0, beta, shift))
+    if factored is None:
+        return Evidence(alpha, beta, math.nan, math.nan, False)
+    chol, inverse_factor = factored
+    diagonal = mask * np.sum(inverse_factor**2, axis=0)  # diag(A^-1) on P
+    n_groups = len(alpha)
+    counts = np.bincount(groups[penalised], mask[penalised], minlength=n_groups)
+    traces = np.bincount(groups[penalised], diagonal[penalised], minlength=n_groups)
+    gammas = counts - alpha * traces
+    gamma = float(np.sum(gammas))
+    log_det = 2.0 * float(np.sum(np.log(np.diag(chol))))
+    log_evidence = (
+        -beta * e_d
+        - float(np.sum(alpha * e_w))
+        - 0.5 * log_det
+        + 0.5 * float(np.sum(counts * np.log(alpha)))
+    )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        new_alpha = np.where(e_w > 0, gammas / (2.0 * e_w), math.nan)
+    new_beta = beta
+    if estimate_beta:
+        log_evidence += 0.5 * m * (math.log(beta) - math.log(2.0 * math.pi))
+        new_beta = (m - gamma) / (2.0 * e_d) if e_d > 0 else math.nan
+    if not (new_beta > 0 and math.isfinite(new_beta)):
+        return Evidence(alpha, beta, gamma, log_evidence, False, gammas)
+    # A group whose update is not a finite positive number (its weights all
+    # zero, or gamma_g <= 0 by rounding) keeps its alpha_g; the others move.
+    valid = (new_alpha > 0) & np.isfinite(new_alpha * new_beta)
+    new_alpha = np.where(valid, new_alpha, alpha)
+    return Evidence(new_alpha, new_beta, gamma, log_evidence, True, gammas)
+
+
 class BayesianRegularization:
     """The hyperparameters of a Bayesian-regularized fit, updated step by step.
 
@@ -402,12 +527,21 @@ class BayesianRegularization:
         strength (see the module docstring).
     shift : ndarray of shape (n,), optional
         :func:`shift_direction`: a direction the likelihood cannot see.
+    groups : ndarray of shape (n,) of int, optional
+        :func:`penalty_groups`: one ``alpha_g`` per group of weights
+        (``bayesian_groups="layer"``); by default one ``alpha``.
 
     Attributes
     ----------
-    alpha, beta, gamma, log_evidence : float
+    alpha : float or ndarray of shape (n_groups,)
+        The latest weight precision, one per group with ``groups`` (NaN
+        before the first update).
+    beta, gamma, log_evidence : float
         The latest values (NaN before the first update; ``beta`` is 1 from
         the start without ``estimate_beta``).
+    gammas : ndarray of shape (n_groups,) or None
+        With ``groups``: each group's ``gamma_g`` (NaN before the first
+        update); else ``None``.
     estimate_beta : bool
         Whether ``beta`` is a noise precision that is re-estimated.
     normal : ndarray of shape (n, n) or None
@@ -422,6 +556,7 @@ class BayesianRegularization:
         n_outputs: int,
         loss: losses_module.Loss | None = None,
         shift: np.ndarray | None = None,
+        groups: np.ndarray | None = None,
     ):
         loss = losses_module.get("mse") if loss is None else loss
         kind = likelihood(loss)
@@ -437,20 +572,59 @@ class BayesianRegularization:
         self.normaliser = int(loss.output_normaliser(self.n_outputs))
         self.curvature_scale = float(loss.curvature_scale)
         self.shift = None if shift is None else np.asarray(shift, np.float64)
+        self.groups = None if groups is None else np.asarray(groups, np.int64)
         self.alpha = self.gamma = self.log_evidence = math.nan
+        self.gammas = None
+        if self.groups is not None:
+            self.alpha = np.full(self.n_groups, math.nan)
+            self.gammas = np.full(self.n_groups, math.nan)
         self.beta = math.nan if self.estimate_beta else 1.0
         self.normal: np.ndarray | None = None
         self.n_residuals = 0
 
     @classmethod
-    def for_model(cls, fn, loss: losses_module.Loss) -> BayesianRegularization:
-        """The state for a model function and its training loss."""
-        return cls(penalty_mask(fn), fn.n_outputs, loss, shift_direction(fn, loss))
+    def for_model(
+        cls, fn, loss: losses_module.Loss, groups: str = "single"
+    ) -> BayesianRegularization:
+        """The state for a model function and its training loss.
+
+        ``groups``: ``"single"`` (one ``alpha``) or ``"layer"``
+        (:func:`penalty_groups`), as ``StepConfig.bayesian_groups``.
+        """
+        by_group = penalty_groups(fn) if groups == "layer" else None
+        shift = shift_direction(fn, loss)
+        return cls(penalty_mask(fn), fn.n_outputs, loss, shift, by_group)
+
+    @property
+    def n_groups(self) -> int:
+        """Number of weight precisions (1 without ``groups``)."""
+        if self.groups is None:
+            return 1
+        return int(self.groups.max()) + 1 if self.groups.size else 0
 
     @property
     def started(self) -> bool:
         """Whether the hyperparameters have their initial values."""
-        return math.isfinite(self.alpha)
+        return bool(np.all(np.isfinite(self.alpha)))
+
+    @property
+    def weight_alpha(self) -> float | np.ndarray:
+        """``alpha`` per weight: ``alpha_{g(j)}`` (0 for unpenalised
+        weights) with ``groups``, else the scalar ``alpha``."""
+        if self.groups is None:
+            return self.alpha
+        alpha = np.asarray(self.alpha, np.float64)
+        return np.where(self.groups >= 0, alpha[np.maximum(self.groups, 0)], 0.0)
+
+    def _weight_energy(self, w: np.ndarray) -> float | np.ndarray:
+        """``E_W`` (per group with ``groups``), float64."""
+        energy = 0.5 * self.mask * np.square(w, dtype=np.float64)
+        if self.groups is None:
+            return float(np.sum(energy))
+        penalised = self.groups >= 0
+        return np.bincount(
+            self.groups[penalised], energy[penalised], minlength=self.n_groups
+        )
 
     @property
     def noise_variance(self) -> float:
@@ -461,20 +635,22 @@ class BayesianRegularization:
         """``E_D`` from the weighted loss sum: ``loss_sum / s``."""
         return float(loss_sum) / self.curvature_scale
 
-    def l2(self, n_rows: int) -> float:
+    def l2(self, n_rows: int) -> float | np.ndarray:
         """The engine's L2 strength ``alpha s / (2 beta N c)`` for ``N = n_rows``.
 
         ``alpha / (beta N k)`` for the mean squared error, ``alpha / (2 N
-        c)`` for the cross-entropies.
+        c)`` for the cross-entropies. With ``groups``, one entry per weight
+        (from :attr:`weight_alpha`), float64 of shape ``(n,)``.
         """
         norm = 2.0 * self.beta * n_rows * self.normaliser
-        return self.alpha * self.curvature_scale / norm
+        return self.weight_alpha * self.curvature_scale / norm
 
     def start(self, loss_sum: float, w: np.ndarray, n_rows: int) -> None:
         """Initial values from ``gamma = n_w`` (as ``trainbr``).
 
-        ``alpha = n_w / (2 E_W)``; with ``estimate_beta``, ``beta = (m -
-        n_w) / (2 E_D)`` (1 if that is not positive).
+        ``alpha = n_w / (2 E_W)`` (``alpha_g = n_g / (2 E_{W,g})`` per
+        group); with ``estimate_beta``, ``beta = (m - n_w) / (2 E_D)`` (1 if
+        that is not positive).
 
         Parameters
         ----------
@@ -490,14 +666,27 @@ class BayesianRegularization:
         n_w = float(np.sum(self.mask))
         e_w = 0.5 * float(np.sum(self.mask * np.square(w, dtype=np.float64)))
         self.n_residuals = m
-        self.alpha = n_w / (2.0 * e_w) if e_w > 0 and n_w > 0 else 1.0
+        if self.groups is None:
+            self.alpha = n_w / (2.0 * e_w) if e_w > 0 and n_w > 0 else 1.0
+        else:
+            e_g = self._weight_energy(w)
+            penalised = self.groups >= 0
+            n_g = np.bincount(
+                self.groups[penalised], self.mask[penalised], minlength=self.n_groups
+            )
+            with np.errstate(divide="ignore", invalid="ignore"):
+                alpha = n_g / (2.0 * e_g)
+            self.alpha = np.where((e_g > 0) & (n_g > 0), alpha, 1.0)
         if self.estimate_beta:
             e_d = self.data_misfit(loss_sum)
             self.beta = (m - n_w) / (2.0 * e_d) if e_d > 0 and m > n_w else 1.0
 
     def update(self, normal: np.ndarray, loss_sum: float, w: np.ndarray) -> None:
         """Re-estimate at new weights ``w`` (see :func:`evidence`)."""
-        e_w = 0.5 * float(np.sum(self.mask * np.square(w, dtype=np.float64)))
+        if self.groups is None:
+            e_w = 0.5 * float(np.sum(self.mask * np.square(w, dtype=np.float64)))
+        else:
+            e_w = self._weight_energy(w)
         result = evidence(
             normal,
             self.mask,
@@ -508,23 +697,33 @@ class BayesianRegularization:
             self.beta,
             estimate_beta=self.estimate_beta,
             shift=self.shift,
+            groups=self.groups,
         )
         self.normal = np.asarray(normal, np.float64)
         self.alpha, self.beta = result.alpha, result.beta
         self.gamma, self.log_evidence = result.gamma, result.log_evidence
+        if self.groups is not None and result.gammas is not None:
+            self.gammas = np.asarray(result.gammas, np.float64)
 
     def covariance(self) -> np.ndarray | None:
         """:func:`posterior_covariance` at the latest update (``None`` before)."""
         if self.normal is None:
             return None
         return posterior_covariance(
-            self.normal, self.mask, self.alpha, self.beta, self.shift
+            self.normal, self.mask, self.weight_alpha, self.beta, self.shift
         )
 
     def logs(self) -> dict[str, float]:
-        """The per-epoch record: ``alpha``, ``beta`` and ``noise_variance``
-        (with ``estimate_beta`` only), ``gamma``, ``log_evidence``."""
-        logs = {"alpha": self.alpha}
+        """The per-epoch record: ``alpha`` (with ``groups``: ``alpha_0``,
+        ``alpha_1``, ... and ``gamma_0``, ``gamma_1``, ... per group),
+        ``beta`` and ``noise_variance`` (with ``estimate_beta`` only),
+        ``gamma``, ``log_evidence``."""
+        if self.groups is None:
+            logs = {"alpha": self.alpha}
+        else:
+            logs = {f"alpha_{g}": float(a) for g, a in enumerate(self.alpha)}
+            if self.gammas is not None:
+                logs.update({f"gamma_{g}": float(v) for g, v in enumerate(self.gammas)})
         if self.estimate_beta:
             logs.update(beta=self.beta, noise_variance=self.noise_variance)
         logs.update(gamma=self.gamma, log_evidence=self.log_evidence)
@@ -550,11 +749,14 @@ def normal_matrix(fn, x, y, sample_weight=None) -> tuple[np.ndarray, float]:
 def posterior_covariance(
     normal: np.ndarray,
     mask: np.ndarray,
-    alpha: float,
+    alpha: float | np.ndarray,
     beta: float,
     shift: np.ndarray | None = None,
 ) -> np.ndarray | None:
     """``A^{-1}`` for ``A = beta J^T S J + alpha diag(p)``, or ``None``.
+
+    ``alpha`` may be one entry per weight (``alpha_{g(j)}``, groups of
+    weights: ``BayesianRegularization.weight_alpha``).
 
     Inverted after scaling to a unit diagonal, by an eigendecomposition
     (:mod:`sklearn_lm.engine.covariance`); ``None`` when ``A`` is singular:

@@ -194,8 +194,12 @@ def _compile(lm: LMStep, x_spec, y_spec) -> CompiledStep:
         )
 
     # Bayesian regularization: the L2 strength is one more (last) input of
-    # the step and the objective, and the first of step_variables.
-    extra = [s_spec] if lm.config.bayesian else []
+    # the step and the objective, and the first of step_variables; one
+    # entry per weight with groups of weights.
+    extra = []
+    if lm.config.bayesian:
+        per_weight = lm.config.bayesian_groups != "single"
+        extra = [tf.TensorSpec([fn.n_params], _F64) if per_weight else s_spec]
 
     def step_variables(lam, nu, x, y, sw, *handles):
         l2 = None

@@ -24,6 +24,7 @@ __all__ = ["StepConfig", "check_number"]
 
 _SOLVERS = ("direct", "cg")
 _FORMS = ("auto", "normal", "gram")
+_BAYESIAN_GROUPS = ("single", "layer")
 
 
 def check_number(name: str, value: Any, low: float, *, integer=False, inclusive=True):
@@ -140,6 +141,16 @@ class StepConfig:
         ``from_logits=True``), the direct solver and the normal form
         (``form="auto"`` then means ``"normal"``); anything else raises
         ``ValueError``. Steps without it are compiled exactly as before.
+    bayesian_groups : {"single", "layer"}, default="single"
+        The weight precisions of Bayesian regularization (``bayesian=True``
+        only; anything but ``"single"`` without it raises ``ValueError``).
+        ``"single"``: one ``alpha`` for every penalised weight, and the L2
+        strength is a float64 scalar input of the step. ``"layer"``: one
+        ``alpha_g`` per penalised variable -- each layer's kernel and each
+        hidden layer's bias vector (MacKay's weight classes;
+        :func:`~sklearn_lm.engine.bayesian.penalty_groups`) -- and the L2
+        strength is a float64 input of shape ``(n_params,)``, one entry per
+        weight.
     """
 
     loss: Any = "mse"
@@ -156,6 +167,7 @@ class StepConfig:
     cg_max_iter: int = 5
     cg_rtol: float = 1e-3
     bayesian: bool = False
+    bayesian_groups: str = "single"
 
     def __post_init__(self):
         checked = {
@@ -183,7 +195,16 @@ class StepConfig:
             ),
             "cg_rtol": check_number("cg_rtol", self.cg_rtol, 0, inclusive=False),
             "bayesian": _check_bool("bayesian", self.bayesian),
+            "bayesian_groups": _check_choice(
+                "bayesian_groups", self.bayesian_groups, _BAYESIAN_GROUPS
+            ),
         }
+        if checked["bayesian_groups"] != "single" and not checked["bayesian"]:
+            raise ValueError(
+                "bayesian_groups chooses the weight precisions of Bayesian "
+                "regularization and needs bayesian=True. Received: "
+                f"bayesian_groups={self.bayesian_groups!r}, bayesian=False"
+            )
         if checked["bayesian"]:
             checked["form"] = _check_bayesian(checked)
         for name, value in checked.items():

@@ -25,6 +25,12 @@ OPTIONAL = (
 )
 
 
+def _is_group_entry(name: str) -> bool:
+    """Whether ``name`` is a per-group entry, ``alpha_<g>`` or ``gamma_<g>``."""
+    head, _, index = name.partition("_")
+    return head in ("alpha", "gamma") and index.isdigit()
+
+
 class TrainingHistory:
     """What :meth:`Trainer.fit <sklearn_lm.engine.Trainer.fit>` did.
 
@@ -42,9 +48,11 @@ class TrainingHistory:
         (``1 / beta``), ``"gamma"`` (effective number of penalised weights)
         and ``"log_evidence"``, after the epoch's last accepted step (the
         noise in the units of the training targets; no ``"beta"`` and
-        ``"noise_variance"`` for the cross-entropies, whose ``beta`` is 1).
-        Each list converts directly into a column of a
-        ``pandas.DataFrame(history.history)``.
+        ``"noise_variance"`` for the cross-entropies, whose ``beta`` is 1);
+        with one precision per group of weights (``bayesian_groups``),
+        ``"alpha_0"``, ``"alpha_1"``, ... and ``"gamma_0"``, ``"gamma_1"``,
+        ... per group in place of ``"alpha"``. Each list converts directly
+        into a column of a ``pandas.DataFrame(history.history)``.
     epoch : list of int
         Epoch indices, counted over the trainer's whole life.
     stop_reason : Status
@@ -73,7 +81,7 @@ class TrainingHistory:
     def record(self, epoch: int, logs: dict[str, Any]) -> None:
         """Append epoch ``epoch``'s entries of ``logs`` (see :attr:`history`)."""
         self.epoch.append(epoch)
-        for name in (*RECORDED, *OPTIONAL):
+        for name in (*RECORDED, *OPTIONAL, *filter(_is_group_entry, logs)):
             if name in logs:
                 self.history.setdefault(name, []).append(float(logs[name]))
 

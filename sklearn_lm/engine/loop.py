@@ -71,7 +71,9 @@ class Trainer(EpochLoop):
         best left to the trainer, which chooses them from the batch sizes.
         An unknown name raises ``TypeError``. ``bayesian=True`` turns on
         Bayesian regularization (:mod:`sklearn_lm.engine.bayesian`): full
-        batches of arrays only (``fit`` with ``batch_size=None``).
+        batches of arrays only (``fit`` with ``batch_size=None``);
+        ``bayesian_groups="layer"`` gives each layer's kernel and each
+        hidden bias vector its own precision.
 
     Attributes
     ----------
@@ -84,7 +86,9 @@ class Trainer(EpochLoop):
         ``noise_variance``, ``gamma``, ``log_evidence``) after the latest
         accepted step, float64; recorded per epoch in the history (without
         ``beta`` and ``noise_variance`` for the cross-entropies, whose
-        ``beta`` is 1). Else ``None``.
+        ``beta`` is 1). With ``bayesian_groups="layer"``, ``alpha`` is an
+        array (one per group) recorded as ``alpha_0``, ``alpha_1``, ...
+        Else ``None``.
 
     Notes
     -----
@@ -138,7 +142,9 @@ class Trainer(EpochLoop):
         )
         self.memory_limit = memory_limit or physical_memory_bytes() // 2
         self.bayesian = (
-            BayesianRegularization.for_model(self.fn, self.loss)
+            BayesianRegularization.for_model(
+                self.fn, self.loss, self.config.bayesian_groups
+            )
             if self.config.bayesian
             else None
         )
@@ -278,7 +284,8 @@ class Trainer(EpochLoop):
     # -- Bayesian regularization -------------------------------------------------
     def _l2_input(self, x, y, sw, w) -> tuple:
         """``()``, or ``(l2,)``: the current L2 strength as a graph input
-        (Bayesian regularization; started before the first step)."""
+        (Bayesian regularization; started before the first step): a float64
+        scalar, or one entry per weight with ``bayesian_groups="layer"``."""
         if self.bayesian is None:
             return ()
         n_rows = int(x.shape[0])

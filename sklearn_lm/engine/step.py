@@ -121,8 +121,10 @@ class LMStep:
 
         ``x`` may be the model function's prepared inputs
         (:meth:`~sklearn_lm.engine.functions.ModelFunction.prepare_inputs`).
-        ``l2``: the L2 strength as a float64 tensor (``config.bayesian``);
-        ``None`` uses the constant ``config.l2``.
+        ``l2``: the L2 strength as a float64 tensor (``config.bayesian``): a
+        scalar, or one entry per weight (shape ``(n,)``) with
+        ``config.bayesian_groups="layer"``; ``None`` uses the constant
+        ``config.l2``.
         """
         norm = tf.cast(tf.shape(y)[0], _F64) * self.output_normaliser
         return self.rows.loss_sum(w, x, y, sw) / norm + self.penalty(w, l2)
@@ -135,6 +137,9 @@ class LMStep:
             if l2 == 0.0:
                 return tf.constant(0.0, _F64)
         w64 = tf.cast(w, _F64)
+        if self.config.bayesian_groups != "single":
+            # One strength per weight (shape (n,)): groups of weights.
+            return tf.reduce_sum(l2 * self.mask * tf.square(w64))
         return l2 * tf.reduce_sum(self.mask * tf.square(w64))
 
     def normal_matrix(self, w, x, y, sw):
@@ -185,9 +190,11 @@ class LMStep:
     def step(self, w, lam, nu, x, y, sw, l2=None) -> StepResult:
         """One LM step with retries (see the module docstring).
 
-        ``l2``: the L2 strength as a float64 scalar tensor, an input of the
-        graphs of Bayesian-regularized steps (``config.bayesian``); ``None``
-        (every other step) uses the constant ``config.l2``.
+        ``l2``: the L2 strength as a float64 tensor, an input of the graphs
+        of Bayesian-regularized steps (``config.bayesian``): a scalar, or
+        one entry per weight (shape ``(n,)``) with groups of weights
+        (``config.bayesian_groups``); ``None`` (every other step) uses the
+        constant ``config.l2``.
         """
         config = self.config
         n_rows = tf.shape(y)[0]

@@ -165,7 +165,8 @@ class LMRegressor(RegressorMixin, BaseLM):
         squared weights, every weight but the output bias); after each
         accepted step ``gamma = n_w - alpha_ tr(A^-1)``,
         ``alpha_ = gamma / (2 E_W)``, ``beta = (m - gamma) / (2 E_D)`` with
-        ``A = beta J^T J + alpha_ I``. Fits the fitted attributes
+        ``A = beta J^T J + alpha_ I`` (one ``alpha_`` per layer with the
+        default ``bayesian_groups="layer"``). Fits the fitted attributes
         ``alpha_``, ``noise_variance_``, ``gamma_`` and ``log_evidence_``.
         Needs full-batch steps (``batch_size`` not smaller than the
         training set), the direct solver (``solver="auto"`` then means
@@ -191,6 +192,20 @@ class LMRegressor(RegressorMixin, BaseLM):
         noisy sinc with 6 to 250 per weight: equal :math:`R^2`) while it
         runs up to several times the epochs. See the user guide (Bayesian
         regularization).
+    bayesian_groups : {"layer", "single"}, default="layer"
+        The weight precisions of Bayesian regularization (used only when
+        ``bayesian_`` is on). ``"single"``: one ``alpha_`` for every
+        penalised weight. ``"layer"``: one per penalised variable -- each
+        layer's kernel and each hidden layer's bias vector (MacKay's weight
+        classes), each with ``gamma_g = n_g - alpha_g tr_g(A^-1)`` and
+        ``alpha_g = gamma_g / (2 E_W,g)`` (see
+        :mod:`sklearn_lm.engine.bayesian`); ``alpha_`` and ``gammas_`` are
+        then arrays, in the order input kernel, first hidden bias, next
+        kernel, ..., output kernel. With ``hidden=()`` both are the same.
+        ``"layer"`` is the default because it raised held-out scores over
+        one ``alpha_`` (5-fold CV :math:`R^2` on ``load_diabetes``: 0.492
+        to 0.502 against 0.446 to 0.481; ``friedman1`` with 300 samples:
+        mean 0.844 against 0.747); see the user guide.
     dtype : {"float32", "float64"}, default="float32"
         Dtype of the network and its computations.
 
@@ -295,10 +310,12 @@ class LMRegressor(RegressorMixin, BaseLM):
         Whether the last :meth:`fit` used Bayesian regularization: the
         value ``bayesian="auto"`` resolved to, else ``bayesian``.
 
-    alpha_ : float
+    alpha_ : float or ndarray of shape (n_groups,)
         With Bayesian regularization (``bayesian_``): the precision of the
         penalised weights at the end of the fit (the weights of ``model_``,
-        whose outputs are in standardised target units). For ``hidden=()`` and
+        whose outputs are in standardised target units); with
+        ``bayesian_groups="layer"``, one per group (an array even for one
+        group). For ``hidden=()`` and
         one target with standard deviation ``s``, the coefficients are ``s``
         times the kernel, so their precision, ``BayesianRidge``'s ``lambda_``,
         is ``alpha_ / s**2``. Not set otherwise.
@@ -310,6 +327,10 @@ class LMRegressor(RegressorMixin, BaseLM):
     gamma_ : float
         With Bayesian regularization (``bayesian_``): the effective number of
         penalised weights.
+    gammas_ : ndarray of shape (n_groups,)
+        With ``bayesian_groups="layer"`` and Bayesian regularization: each
+        group's effective number of weights (they sum to ``gamma_``). Not
+        set otherwise.
     log_evidence_ : float
         With Bayesian regularization (``bayesian_``): the log evidence
         ``ln p(y | alpha_, beta)`` of the original targets (the standardised
@@ -384,6 +405,7 @@ class LMRegressor(RegressorMixin, BaseLM):
     _parameter_constraints: dict = {
         **BaseLM._parameter_constraints,
         "loss": [StrOptions(_REGRESSION_LOSSES)],
+        "bayesian_groups": [StrOptions({"single", "layer"})],
     }
 
     #: ``bayesian="auto"`` is on below this many residuals per weight
@@ -416,6 +438,7 @@ class LMRegressor(RegressorMixin, BaseLM):
         validation_fraction=0.1,
         alpha=0.0,
         bayesian="auto",
+        bayesian_groups="layer",
         dtype="float32",
         random_state=None,
         n_init=1,
@@ -452,6 +475,7 @@ class LMRegressor(RegressorMixin, BaseLM):
             warm_start=warm_start,
             verbose=verbose,
         )
+        self.bayesian_groups = bayesian_groups
 
     # -- hooks ---------------------------------------------------------------
     def _validate_input(self, X, y, *, reset):
@@ -615,6 +639,12 @@ class LMRegressor(RegressorMixin, BaseLM):
             std = np.sqrt((noise + glm) * self._target_scaler.scale_**2)
         return y, (std.ravel() if self._y_ndim == 1 else std)
 
+    def _step_options(self) -> dict:
+        options = super()._step_options()
+        if options["bayesian"]:
+            options["bayesian_groups"] = self.bayesian_groups
+        return options
+
     # -- uncertainty -----------------------------------------------------------
     def _train(self, train, validation, incremental, seed):
         history = super()._train(train, validation, incremental, seed)
@@ -628,17 +658,28 @@ class LMRegressor(RegressorMixin, BaseLM):
         state = self._trainer.bayesian if self._trainer is not None else None
         if state is None:
             # A fit without it leaves no hyperparameters of an earlier one.
-            for name in ("alpha_", "noise_variance_", "gamma_", "log_evidence_"):
+            for name in (
+                "alpha_",
+                "noise_variance_",
+                "gamma_",
+                "gammas_",
+                "log_evidence_",
+            ):
                 self.__dict__.pop(name, None)
             return
         scale = self._target_scaler.scale_
-        self.alpha_ = float(state.alpha)
+        if state.groups is None:
+            self.alpha_ = float(state.alpha)
+            self.__dict__.pop("gammas_", None)
+        else:
+            self.alpha_ = np.array(state.alpha, np.float64)
+            self.gammas_ = np.array(state.gammas, np.float64)
         noise = scale**2 * state.noise_variance
         self.noise_variance_ = float(noise[0]) if self._y_ndim == 1 else noise
         self.gamma_ = float(state.gamma)
         self.log_evidence_ = float(state.log_evidence - n_train * np.sum(np.log(scale)))
         covariance = bayesian_module.posterior_covariance(
-            state.normal, state.mask, state.alpha, state.beta
+            state.normal, state.mask, state.weight_alpha, state.beta
         )
         self._posterior_ = (state.noise_variance, covariance)
 
