@@ -172,7 +172,7 @@ from typing import NamedTuple
 
 import numpy as np
 import tensorflow as tf
-from scipy.linalg import solve_triangular
+from scipy.linalg import lapack
 
 from . import losses as losses_module
 
@@ -328,13 +328,15 @@ def _one_blas_thread():
 
 
 def _hessian(normal, mask, alpha, beta, shift) -> np.ndarray:
-    """``A = beta normal + alpha diag(mask)`` (plus ``u u^T`` for a shift ``u``)."""
-    a = beta * np.asarray(normal, np.float64) + np.diag(
-        np.asarray(alpha, np.float64) * np.asarray(mask)
-    )
+    """``A = beta normal + alpha diag(mask)`` (plus ``u u^T`` for a shift ``u``).
+
+    ``normal`` is symmetric; the factorisations read its lower triangle.
+    """
+    a = np.multiply(np.asarray(normal, np.float64), beta)
+    a[np.diag_indices_from(a)] += np.asarray(alpha, np.float64) * np.asarray(mask)
     if shift is not None:
         a += np.outer(shift, shift)
-    return 0.5 * (a + a.T)
+    return a
 
 
 class Evidence(NamedTuple):
@@ -426,16 +428,11 @@ def evidence(
             normal, mask, e_d, e_w, m, alpha, beta, estimate_beta, shift, groups
         )
     mask = np.asarray(mask, np.float64)
-    a = _hessian(normal, mask, alpha, beta, shift)
-    with _one_blas_thread():
-        try:
-            chol = np.linalg.cholesky(a)
-        except np.linalg.LinAlgError:
-            chol = None
-        if chol is None or not np.all(np.isfinite(chol)):
-            return Evidence(alpha, beta, math.nan, math.nan, False)
-        # diag(A^-1)_j = sum_i (L^-1)_ij^2.
-        inverse_factor = solve_triangular(chol, np.eye(len(mask)), lower=True)
+    factored = _factor(_hessian(normal, mask, alpha, beta, shift))
+    if factored is None:
+        return Evidence(alpha, beta, math.nan, math.nan, False)
+    # diag(A^-1)_j = sum_i (L^-1)_ij^2.
+    chol, inverse_factor = factored
     trace = float(np.sum(mask * np.sum(inverse_factor**2, axis=0)))
     n_w = float(np.sum(mask))
     gamma = n_w - alpha * trace
@@ -454,15 +451,20 @@ def evidence(
 
 
 def _factor(a: np.ndarray):
-    """``(L, L^{-1})`` of ``A = L L^T`` by Cholesky, or ``None`` if it fails."""
+    """``(L, L^{-1})`` of ``A = L L^T`` by Cholesky, or ``None`` if it fails.
+
+    LAPACK's ``potrf`` (reading the lower triangle of ``A``) and ``trtri``,
+    float64, on one BLAS thread; a factor or inverse that is not finite is a
+    failure.
+    """
     with _one_blas_thread():
-        try:
-            chol = np.linalg.cholesky(a)
-        except np.linalg.LinAlgError:
+        chol, info = lapack.dpotrf(a, lower=1, clean=1)
+        if info != 0 or not np.all(np.isfinite(chol)):
             return None
-        if not np.all(np.isfinite(chol)):
+        inverse, info = lapack.dtrtri(chol, lower=1)
+        if info != 0 or not np.all(np.isfinite(inverse)):
             return None
-        return chol, solve_triangular(chol, np.eye(len(a)), lower=True)
+        return chol, inverse
 
 
 def _group_evidence(
