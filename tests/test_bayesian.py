@@ -11,6 +11,7 @@ import warnings
 import keras
 import numpy as np
 import pytest
+from _reference import flat_weights, model_jacobian
 from sklearn.linear_model import BayesianRidge
 
 from sklearn_lm import LMRegressor
@@ -76,33 +77,6 @@ def test_linear_model_matches_bayesian_ridge(weighted):
         assert len(history[name]) == reg.n_iter_
 
 
-def _flat(model):
-    return np.concatenate([w.ravel() for w in model.get_weights()])
-
-
-def _set_flat(model, flat):
-    weights, start = [], 0
-    for w in model.get_weights():
-        weights.append(flat[start : start + w.size].reshape(w.shape))
-        start += w.size
-    model.set_weights(weights)
-
-
-def _jacobian(model, X, h=1e-6):
-    """d outputs / d weights by central differences: (N, k, n)."""
-    w0 = _flat(model)
-    columns = []
-    for j in range(w0.size):
-        step = np.zeros_like(w0)
-        step[j] = h
-        _set_flat(model, w0 + step)
-        up = forward(model, X)
-        _set_flat(model, w0 - step)
-        columns.append((up - forward(model, X)) / (2 * h))
-    _set_flat(model, w0)
-    return np.stack(columns, axis=-1)
-
-
 def _tiny_fit():
     rng = np.random.default_rng(0)
     X = rng.uniform(-1, 1, size=(30, 1))
@@ -114,12 +88,12 @@ def test_evidence_matches_numpy():
     X, y, reg = _tiny_fit()
     state = reg._trainer.bayesian
     targets = reg._target_scaler.transform(y)
-    jac = _jacobian(reg.model_, X)[:, 0, :]
+    jac = model_jacobian(reg.model_, X)[:, 0, :]
     # J^T J at the fitted weights, from the engine's pass.
     np.testing.assert_allclose(state.normal, jac.T @ jac, rtol=1e-6, atol=1e-8)
     mask = bayesian_module.penalty_mask(reg._trainer.fn)
     assert mask.tolist() == [1.0] * 9 + [0.0]  # all but the output bias
-    w = _flat(reg.model_)
+    w = flat_weights(reg.model_)
     e_d = 0.5 * np.sum((forward(reg.model_, X) - targets) ** 2)
     e_w = 0.5 * np.sum(mask * w**2)
     m, alpha, beta = X.shape[0], 0.7, 20.0
@@ -145,10 +119,10 @@ def test_predictive_std_matches_numpy():
     s = reg._target_scaler.scale_[0]
     beta = s**2 / reg.noise_variance_
     mask = bayesian_module.penalty_mask(reg._trainer.fn)
-    jac = _jacobian(reg.model_, X)[:, 0, :]
+    jac = model_jacobian(reg.model_, X)[:, 0, :]
     a = beta * jac.T @ jac + reg.alpha_ * np.diag(mask)
     X_test = np.linspace(-1.5, 1.5, 9)[:, None]
-    g = _jacobian(reg.model_, X_test)[:, 0, :]
+    g = model_jacobian(reg.model_, X_test)[:, 0, :]
     expected = s * np.sqrt(1 / beta + np.sum(g @ np.linalg.inv(a) * g, axis=1))
     np.testing.assert_allclose(
         reg.predict(X_test, return_std=True)[1], expected, rtol=1e-5
@@ -160,7 +134,7 @@ def test_predictive_gradient_matches_finite_differences():
     fn = reg._trainer.fn
     v = np.random.default_rng(2).normal(size=fn.n_params)
     got = bayesian_module.predictive_variance(fn, X, np.outer(v, v))
-    directional = _jacobian(reg.model_, X) @ v
+    directional = model_jacobian(reg.model_, X) @ v
     np.testing.assert_allclose(got, directional**2, rtol=1e-6, atol=1e-12)
 
 

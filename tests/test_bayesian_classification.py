@@ -12,6 +12,7 @@ import warnings
 
 import numpy as np
 import pytest
+from _reference import flat_weights, model_jacobian
 from scipy.linalg import null_space
 from scipy.special import expit, log_softmax, softmax
 from sklearn.exceptions import ConvergenceWarning
@@ -43,33 +44,6 @@ def _targets(clf, y):
     return np.asarray(y, float).reshape(len(y), -1)
 
 
-def _flat(model):
-    return np.concatenate([w.ravel() for w in model.get_weights()])
-
-
-def _set_flat(model, flat):
-    weights, start = [], 0
-    for w in model.get_weights():
-        weights.append(flat[start : start + w.size].reshape(w.shape))
-        start += w.size
-    model.set_weights(weights)
-
-
-def _jacobian(model, X, h=1e-6):
-    """d logits / d weights by central differences: (N, k, n)."""
-    w0 = _flat(model)
-    columns = []
-    for j in range(w0.size):
-        step = np.zeros_like(w0)
-        step[j] = h
-        _set_flat(model, w0 + step)
-        up = forward(model, X)
-        _set_flat(model, w0 - step)
-        columns.append((up - forward(model, X)) / (2 * h))
-    _set_flat(model, w0)
-    return np.stack(columns, axis=-1)
-
-
 class _Reference:
     """The evidence framework for classification, in NumPy."""
 
@@ -88,12 +62,12 @@ class _Reference:
             p = expit(z)
             ce = -np.sum(t * np.log(p) + (1 - t) * np.log(1 - p), axis=1)
             lam = np.einsum("ij,jk->ijk", p * (1 - p), np.eye(p.shape[1]))
-        jac = _jacobian(clf.model_, X)
+        jac = model_jacobian(clf.model_, X)
         self.ce_sum = float(np.sum(s * ce))
         self.normal = np.einsum("i,iap,iab,ibq->pq", s, jac, lam, jac)
         # Gradient of the summed cross-entropy: J^T S (p - t).
         self.gradient = np.einsum("i,iap,ia->p", s, jac, p - t)
-        self.w = _flat(clf.model_)
+        self.w = flat_weights(clf.model_)
         k = z.shape[1]
         self.mask = np.ones(self.w.size)
         self.mask[-k:] = 0.0  # the output biases
@@ -212,7 +186,7 @@ def test_logit_variance_gradient_matches_finite_differences(fitted):
     fn = state_fn(clf)
     v = np.random.default_rng(2).normal(size=fn.n_params)
     got = bayesian_module.predictive_variance(fn, X, np.outer(v, v))
-    directional = _jacobian(clf.model_, X) @ v
+    directional = model_jacobian(clf.model_, X) @ v
     assert got.shape == directional.shape == (len(X), clf.n_outputs_)
     np.testing.assert_allclose(got, directional**2, rtol=1e-6, atol=1e-12)
 
@@ -222,7 +196,7 @@ def test_moderated_probabilities_match_numpy(fitted):
     ref = _Reference(clf, X, y)
     X_test = np.random.default_rng(5).normal(scale=2.0, size=(15, 2))
     mu = forward(clf.model_, X_test)
-    g = _jacobian(clf.model_, X_test)
+    g = model_jacobian(clf.model_, X_test)
     variance = np.einsum("iap,pq,iaq->ia", g, ref.covariance(clf.alpha_), g)
     kappa = 1 / np.sqrt(1 + np.pi * variance / 8)
     if ref.softmax:

@@ -9,6 +9,7 @@ linear model, whose only group is the kernel), and MacKay's fixed point
 import keras
 import numpy as np
 import pytest
+from _reference import flat_weights, model_jacobian
 from sklearn.utils._param_validation import InvalidParameterError
 
 from sklearn_lm import LMRegressor
@@ -18,33 +19,6 @@ from sklearn_lm.network import forward
 
 # Short fits (max_iter of a few epochs) are not converged on purpose.
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-
-
-def _flat(model):
-    return np.concatenate([w.ravel() for w in model.get_weights()])
-
-
-def _set_flat(model, flat):
-    weights, start = [], 0
-    for w in model.get_weights():
-        weights.append(flat[start : start + w.size].reshape(w.shape))
-        start += w.size
-    model.set_weights(weights)
-
-
-def _jacobian(model, X, h=1e-6):
-    """d outputs / d weights by central differences: (N, k, n)."""
-    w0 = _flat(model)
-    columns = []
-    for j in range(w0.size):
-        step = np.zeros_like(w0)
-        step[j] = h
-        _set_flat(model, w0 + step)
-        up = forward(model, X)
-        _set_flat(model, w0 - step)
-        columns.append((up - forward(model, X)) / (2 * h))
-    _set_flat(model, w0)
-    return np.stack(columns, axis=-1)
 
 
 def _data(n=30, seed=0):
@@ -109,12 +83,12 @@ def test_group_evidence_matches_numpy():
     reg = _regressor(hidden=(3,), max_iter=30).fit(X, y)
     state = reg._trainer.bayesian
     targets = reg._target_scaler.transform(y)
-    jac = _jacobian(reg.model_, X)[:, 0, :]
+    jac = model_jacobian(reg.model_, X)[:, 0, :]
     np.testing.assert_allclose(state.normal, jac.T @ jac, rtol=1e-6, atol=1e-8)
     fn = reg._trainer.fn
     mask = bayesian_module.penalty_mask(fn)
     groups = bayesian_module.penalty_groups(fn)
-    w = _flat(reg.model_)
+    w = flat_weights(reg.model_)
     e_d = 0.5 * np.sum((forward(reg.model_, X) - targets) ** 2)
     e_w = np.array([0.5 * np.sum(w[groups == g] ** 2) for g in range(3)])
     m, alpha, beta = X.shape[0], np.array([0.7, 3.0, 0.2]), 20.0
@@ -161,7 +135,7 @@ def test_linear_model_equals_the_single_alpha():
             getattr(grouped, name), getattr(single, name), rtol=1e-9
         )
     np.testing.assert_allclose(
-        _flat(grouped.model_), _flat(single.model_), rtol=1e-9, atol=1e-12
+        flat_weights(grouped.model_), flat_weights(single.model_), rtol=1e-9, atol=1e-12
     )
     X_test = np.random.default_rng(1).uniform(-1, 1, size=(6, 2))
     np.testing.assert_allclose(
@@ -179,8 +153,8 @@ def test_fitted_model_is_at_the_fixed_point():
     groups = bayesian_module.penalty_groups(fn)
     s = reg._target_scaler.scale_[0]
     beta = s**2 / reg.noise_variance_
-    jac = _jacobian(reg.model_, X)[:, 0, :]
-    w = _flat(reg.model_)
+    jac = model_jacobian(reg.model_, X)[:, 0, :]
+    w = flat_weights(reg.model_)
     e_d = 0.5 * np.sum((forward(reg.model_, X) - reg._target_scaler.transform(y)) ** 2)
     gammas, new_alpha, new_beta, _ = _numpy_group_evidence(
         jac, mask, groups, e_d, w, X.shape[0], reg.alpha_, beta
@@ -192,7 +166,7 @@ def test_fitted_model_is_at_the_fixed_point():
     per_weight = np.array([reg.alpha_[g] if g >= 0 else 0.0 for g in groups])
     a = beta * jac.T @ jac + np.diag(per_weight)
     X_test = np.linspace(-1, 1, 10).reshape(5, 2)
-    g = _jacobian(reg.model_, X_test)[:, 0, :]
+    g = model_jacobian(reg.model_, X_test)[:, 0, :]
     expected = s * np.sqrt(1 / beta + np.sum(g @ np.linalg.inv(a) * g, axis=1))
     np.testing.assert_allclose(
         reg.predict(X_test, return_std=True)[1], expected, rtol=1e-4
