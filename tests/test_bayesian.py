@@ -15,7 +15,7 @@ from _reference import flat_weights, model_jacobian
 from sklearn.linear_model import BayesianRidge
 
 from sklearn_lm import LMRegressor
-from sklearn_lm.engine import LMModel, StepConfig, Trainer
+from sklearn_lm.engine import LMModel, StepConfig, Trainer, predictive
 from sklearn_lm.engine import bayesian as bayesian_module
 from sklearn_lm.engine.covariance import CovarianceWarning
 from sklearn_lm.network import forward
@@ -133,7 +133,7 @@ def test_predictive_gradient_matches_finite_differences():
     X, _, reg = _tiny_fit()
     fn = reg._trainer.fn
     v = np.random.default_rng(2).normal(size=fn.n_params)
-    got = bayesian_module.predictive_variance(fn, X, np.outer(v, v))
+    got = predictive.predictive_variance(fn, X, np.outer(v, v))
     directional = model_jacobian(reg.model_, X) @ v
     np.testing.assert_allclose(got, directional**2, rtol=1e-6, atol=1e-12)
 

@@ -19,7 +19,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 
 from sklearn_lm import LMClassifier
-from sklearn_lm.engine import StepConfig, Trainer, losses
+from sklearn_lm.engine import StepConfig, Trainer, losses, predictive
 from sklearn_lm.engine import bayesian as bayesian_module
 from sklearn_lm.network import build_network, forward
 
@@ -185,7 +185,7 @@ def test_logit_variance_gradient_matches_finite_differences(fitted):
     X, _, clf = fitted
     fn = state_fn(clf)
     v = np.random.default_rng(2).normal(size=fn.n_params)
-    got = bayesian_module.predictive_variance(fn, X, np.outer(v, v))
+    got = predictive.predictive_variance(fn, X, np.outer(v, v))
     directional = model_jacobian(clf.model_, X) @ v
     assert got.shape == directional.shape == (len(X), clf.n_outputs_)
     np.testing.assert_allclose(got, directional**2, rtol=1e-6, atol=1e-12)

@@ -106,7 +106,9 @@ Laplace (generalised linear model) one,
     \sigma^2(x) = \frac1\beta + g^T A^{-1} g, \qquad
     g = \frac{\partial \hat y(x)}{\partial w},
 
-from :func:`posterior_covariance` and :func:`predictive_variance`.
+from :func:`~sklearn_lm.engine.predictive.posterior_covariance` and
+:func:`~sklearn_lm.engine.predictive.predictive_variance`
+(:mod:`sklearn_lm.engine.predictive`).
 
 Classification
 --------------
@@ -145,12 +147,14 @@ factored as ``A + u u^T`` (``u`` an eigenvector of ``A`` with eigenvalue 0
 becomes one with eigenvalue 1), whose determinant is the product of the
 other eigenvalues of ``A``, and whose inverse is ``A^+ + u u^T``; ``diag(p)
 u = 0``, so the trace is that of the pseudo-inverse, and
-:func:`posterior_covariance` returns ``A^+`` (a shift of all logits has no
-variance). See :func:`shift_direction`.
+:func:`~sklearn_lm.engine.predictive.posterior_covariance` returns ``A^+``
+(a shift of all logits has no variance). See :func:`shift_direction`.
 
 The variance of each logit, ``s_k^2 = g_k^T A^{-1} g_k`` with ``g_k = d z_k
-/ d w`` (:func:`predictive_variance`), moderates the probabilities
-(:func:`moderated_probabilities`, MacKay's probit approximation).
+/ d w`` (:func:`~sklearn_lm.engine.predictive.predictive_variance`),
+moderates the probabilities
+(:func:`~sklearn_lm.engine.predictive.moderated_probabilities`,
+MacKay's probit approximation).
 
 References
 ----------
@@ -184,15 +188,9 @@ __all__ = [
     "Evidence",
     "BayesianRegularization",
     "evidence",
-    "normal_matrix",
-    "posterior_covariance",
-    "predictive_variance",
-    "moderated_probabilities",
 ]
 
 _F64 = tf.float64
-#: Bytes of float64 Jacobian per chunk in :func:`predictive_variance`.
-_CHUNK_BYTES = 32 * 2**20
 #: The BLAS libraries' thread controller (:func:`_one_blas_thread`).
 _BLAS = None
 
@@ -708,7 +706,10 @@ class BayesianRegularization:
             self.gammas = np.asarray(result.gammas, np.float64)
 
     def covariance(self) -> np.ndarray | None:
-        """:func:`posterior_covariance` at the latest update (``None`` before)."""
+        """:func:`~sklearn_lm.engine.predictive.posterior_covariance` at the latest
+        update (``None`` before)."""
+        from .predictive import posterior_covariance
+
         if self.normal is None:
             return None
         return posterior_covariance(
@@ -730,138 +731,3 @@ class BayesianRegularization:
             logs.update(beta=self.beta, noise_variance=self.noise_variance)
         logs.update(gamma=self.gamma, log_evidence=self.log_evidence)
         return logs
-
-
-def normal_matrix(fn, x, y, sample_weight=None) -> tuple[np.ndarray, float]:
-    """``(J^T S J, sum(s e^2))`` of the mean squared error at ``fn``'s weights.
-
-    ``J`` is the Jacobian of the outputs (one residual per output), ``S``
-    the sample weights; float64, accumulated over chunks of samples
-    (:mod:`sklearn_lm.engine.covariance`).
-    """
-    from . import covariance
-
-    loss = losses_module.get("mse")
-    x, y, sw = covariance._prepare(fn, loss, x, y, sample_weight)
-    n, k = int(fn.n_params), int(fn.n_outputs)
-    size = max(1, covariance.CHUNK_BYTES // (8 * k * n))
-    return covariance._normal_matrix(fn, loss, x, y, sw, size)
-
-
-def posterior_covariance(
-    normal: np.ndarray,
-    mask: np.ndarray,
-    alpha: float | np.ndarray,
-    beta: float,
-    shift: np.ndarray | None = None,
-) -> np.ndarray | None:
-    """``A^{-1}`` for ``A = beta J^T S J + alpha diag(p)``, or ``None``.
-
-    ``alpha`` may be one entry per weight (``alpha_{g(j)}``, groups of
-    weights: ``BayesianRegularization.weight_alpha``).
-
-    Inverted after scaling to a unit diagonal, by an eigendecomposition
-    (:mod:`sklearn_lm.engine.covariance`); ``None`` when ``A`` is singular:
-    an eigenvalue of the scaled matrix at most ``eps * n`` times the largest
-    (with ``alpha = 0``, some combination of weights does not change the
-    outputs), or a diagonal entry that is not positive. With a ``shift``
-    ``u`` (:func:`shift_direction`), the pseudo-inverse
-    ``(A + u u^T)^{-1} - u u^T``: no variance along ``u``. Float64.
-    """
-    from .covariance import _scaled_inverse
-
-    a = _hessian(normal, mask, alpha, beta, shift)
-    with _one_blas_thread():
-        inverse, _ = _scaled_inverse(a, tol=np.finfo(np.float64).eps * len(mask))
-    if inverse is not None and shift is not None:
-        inverse = inverse - np.outer(shift, shift)
-    return inverse
-
-
-def predictive_variance(fn, x, covariance: np.ndarray) -> np.ndarray:
-    """``g^T C g`` for every sample and output, ``g = d z / d w``; float64.
-
-    Parameters
-    ----------
-    fn : ModelFunction
-        The model as a function of its weights, taken at ``fn.get_weights()``.
-    x : array-like of shape (N, ...)
-        Inputs.
-    covariance : ndarray of shape (n, n)
-        ``C``, for example :func:`posterior_covariance`.
-
-    Returns
-    -------
-    ndarray of shape (N, k)
-        Add the noise variance ``1 / beta`` for the predictive variance.
-    """
-    x = tf.convert_to_tensor(x)
-    if x.dtype.is_floating and x.dtype != fn.dtype:
-        x = tf.cast(x, fn.dtype)
-    n, k = int(fn.n_params), int(fn.n_outputs)
-    size = max(1, _CHUNK_BYTES // (8 * k * n))
-    w = fn.get_weights()
-    c = tf.constant(covariance, _F64)
-
-    @tf.function(reduce_retracing=True, autograph=False)
-    def chunk(xc):
-        _, jac = fn.outputs_and_jacobian(w, xc)
-        jac = tf.cast(jac, _F64)
-        return tf.reduce_sum(tf.einsum("ckn,nm->ckm", jac, c) * jac, axis=-1)
-
-    parts = [chunk(x[i : i + size]).numpy() for i in range(0, int(x.shape[0]), size)]
-    return np.concatenate(parts) if parts else np.zeros((0, k))
-
-
-#: ``pi / 8``: the probit approximation's scale of the variance.
-_PROBIT = math.pi / 8.0
-
-
-def moderated_probabilities(
-    logits: np.ndarray, variances: np.ndarray, kind: str
-) -> np.ndarray:
-    r"""Probabilities of Gaussian logits, by the probit approximation.
-
-    With logit means ``mu`` and variances ``s^2`` (:func:`predictive_variance`
-    with :func:`posterior_covariance`), MacKay's (1992b) moderated
-    probability of a sigmoid output is
-
-    .. math::
-
-        p = \sigma(\kappa(s^2)\, \mu), \qquad
-        \kappa(s^2) = (1 + \pi s^2 / 8)^{-1/2},
-
-    which approximates ``E[sigmoid(z)]`` for ``z ~ N(mu, s^2)`` by matching
-    the sigmoid to the normal distribution function. For a softmax, each
-    logit's mean is scaled by its own ``kappa`` before the softmax,
-    ``p_k \propto \exp(\kappa(s_k^2) \mu_k)`` -- the mean-field
-    approximation of Lu, Ie and Sha (2020) to the Gaussian-softmax
-    integral, which uses the diagonal of the logits' covariance only. A
-    sigmoid's moderation never moves ``p`` across 1/2; a softmax's can
-    change which class is the most probable (a confident logit with a large
-    variance is shrunk more than a less confident, well-determined one).
-
-    Parameters
-    ----------
-    logits : ndarray of shape (N, k)
-        Means of the logits.
-    variances : ndarray of shape (N, k)
-        Their variances, ``>= 0`` (``inf`` gives ``kappa = 0``).
-    kind : {"sigmoid", "softmax"}
-        How probabilities follow from logits: per output, or across them.
-
-    Returns
-    -------
-    ndarray of shape (N, k)
-        Moderated probabilities, float64 (rows sum to 1 for ``"softmax"``).
-    """
-    from scipy.special import expit, softmax
-
-    mu = np.asarray(logits, np.float64)
-    kappa = 1.0 / np.sqrt(1.0 + _PROBIT * np.maximum(variances, 0.0))
-    z = kappa * mu
-    if kind == "softmax":
-        return softmax(z, axis=-1)
-    if kind == "sigmoid":
-        return expit(z)
-    raise ValueError(f"kind must be 'sigmoid' or 'softmax'. Received: kind={kind!r}")

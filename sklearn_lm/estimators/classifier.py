@@ -14,8 +14,8 @@ from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import column_or_1d, validate_data
 
-from ..engine import bayesian as bayesian_module
 from ..engine import losses as losses_module
+from ..engine import predictive
 from ..engine.covariance import CovarianceWarning
 from ..engine.dense_chain import model_function
 from ._base import BaseLM
@@ -664,7 +664,7 @@ class LMClassifier(ClassifierMixin, BaseLM):
     def _proba_from_outputs(self, outputs, variances=None):
         """Probabilities from logits; moderated by their ``variances`` if given."""
         if variances is not None:
-            p = bayesian_module.moderated_probabilities(
+            p = predictive.moderated_probabilities(
                 outputs, variances, self._output_kind
             )
         elif self._output_kind == "softmax":
@@ -742,7 +742,7 @@ class LMClassifier(ClassifierMixin, BaseLM):
             )
             return None
         fn = model_function(self.model_)
-        return bayesian_module.predictive_variance(fn, X, covariance)
+        return predictive.predictive_variance(fn, X, covariance)
 
     def _score_outputs(self, outputs, y, sample_weight) -> float:
         if not np.all(np.isfinite(outputs)):

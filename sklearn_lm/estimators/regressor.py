@@ -11,8 +11,8 @@ from sklearn.metrics import r2_score
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import validate_data
 
-from ..engine import bayesian as bayesian_module
 from ..engine import losses as losses_module
+from ..engine import predictive
 from ..engine.covariance import CovarianceWarning
 from ..engine.dense_chain import model_function
 from ._base import BaseLM
@@ -635,7 +635,7 @@ class LMRegressor(RegressorMixin, BaseLM):
             std = np.full((X.shape[0], self.n_outputs_), np.inf)
         else:
             fn = model_function(self.model_)
-            glm = bayesian_module.predictive_variance(fn, X, covariance)
+            glm = predictive.predictive_variance(fn, X, covariance)
             std = np.sqrt((noise + glm) * self._target_scaler.scale_**2)
         return y, (std.ravel() if self._y_ndim == 1 else std)
 
@@ -678,7 +678,7 @@ class LMRegressor(RegressorMixin, BaseLM):
         self.noise_variance_ = float(noise[0]) if self._y_ndim == 1 else noise
         self.gamma_ = float(state.gamma)
         self.log_evidence_ = float(state.log_evidence - n_train * np.sum(np.log(scale)))
-        covariance = bayesian_module.posterior_covariance(
+        covariance = predictive.posterior_covariance(
             state.normal, state.mask, state.weight_alpha, state.beta
         )
         self._posterior_ = (state.noise_variance, covariance)
@@ -709,7 +709,7 @@ class LMRegressor(RegressorMixin, BaseLM):
                 "does not keep; refit it, or fit with bayesian=True."
             )
         fn = model_function(self.model_)
-        normal, ssr = bayesian_module.normal_matrix(
+        normal, ssr = predictive.normal_matrix(
             fn, train.X, train.y, train.sample_weight
         )
         m, n = train.y.size, fn.n_params
@@ -718,7 +718,7 @@ class LMRegressor(RegressorMixin, BaseLM):
         sigma2 = ssr / (m - n)
         beta = 1.0 / sigma2
         alpha = float(self.alpha) * beta * m  # l2 = alpha / (beta N k)
-        covariance = bayesian_module.posterior_covariance(
+        covariance = predictive.posterior_covariance(
             normal, fn.penalty_mask(), alpha, beta
         )
         return sigma2, covariance
