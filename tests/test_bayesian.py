@@ -195,9 +195,13 @@ def test_step_config_refuses(options, match):
         StepConfig(bayesian=True, **options)
 
 
-def _model():
+def _model(dtype="float32"):
     return keras.Sequential(
-        [keras.Input((1,)), keras.layers.Dense(3, "tanh"), keras.layers.Dense(1)]
+        [
+            keras.Input((1,), dtype=dtype),
+            keras.layers.Dense(3, "tanh", dtype=dtype),
+            keras.layers.Dense(1, dtype=dtype),
+        ]
     )
 
 
@@ -230,13 +234,35 @@ def test_regressor_refuses(params, match):
 def test_trainer_records_and_traces_once():
     x = np.linspace(-1, 1, 40)[:, None]
     y = np.sin(3 * x) + 0.05 * np.cos(40 * x)
-    trainer = Trainer(_model(), bayesian=True)
+    # float64, for the finite-difference reference below.
+    trainer = Trainer(_model("float64"), bayesian=True)
     history = trainer.fit(x, y, epochs=6)
     alphas = history.history["alpha"]
     assert len(alphas) == 6 and len(set(alphas)) > 1  # re-estimated each epoch
     state = trainer.bayesian
-    assert state.alpha == alphas[-1] and state.noise_variance == 1 / state.beta
+    assert state.noise_variance == 1 / state.beta
     assert np.isfinite(state.gamma) and np.isfinite(state.log_evidence)
+    # Each epoch's update took the normal matrix its step formed at the
+    # step's start; after the last epoch that update is redone with the one
+    # at the final weights: the state is the evidence there, from the
+    # hyperparameters the last step used.
+    jac = model_jacobian(trainer.model, x)[:, 0, :]
+    mask = bayesian_module.penalty_mask(trainer.fn)
+    w = flat_weights(trainer.model)
+    e_d = 0.5 * np.sum((forward(trainer.model, x) - y) ** 2)
+    e_w = 0.5 * np.sum(mask * w**2)
+    h = history.history
+    expected = bayesian_module.evidence(
+        jac.T @ jac, mask, e_d, e_w, x.shape[0], h["alpha"][-2], h["beta"][-2]
+    )
+    np.testing.assert_allclose(state.normal, jac.T @ jac, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(
+        [state.alpha, state.beta, state.gamma, state.log_evidence],
+        [expected.alpha, expected.beta, expected.gamma, expected.log_evidence],
+        rtol=1e-5,
+    )
+    # The history's last record holds these final values.
+    assert (alphas[-1], h["gamma"][-1]) == (state.alpha, state.gamma)
     # The L2 strength is a graph input: one trace for every epoch, and the
     # normal pass of the evidence is traced once too.
     (compiled,) = trainer._compiled.values()
@@ -244,7 +270,7 @@ def test_trainer_records_and_traces_once():
     assert traced == 1
     assert compiled.normal.function.experimental_get_tracing_count() == 1
     # A second fit of a same-shaped model reuses both graphs.
-    again = Trainer(_model(), bayesian=True)
+    again = Trainer(_model("float64"), bayesian=True)
     again.fit(x, y, epochs=2)
     (shared,) = again._compiled.values()
     assert shared is compiled

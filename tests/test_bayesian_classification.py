@@ -7,6 +7,8 @@ scikit-learn's ``LogisticRegression`` (the same penalised likelihood for
 ``hidden=()``), and the refusals of what is not supported.
 """
 
+import contextlib
+import io
 import pickle
 import warnings
 
@@ -15,11 +17,13 @@ import pytest
 from _reference import flat_weights, model_jacobian
 from scipy.linalg import null_space
 from scipy.special import expit, log_softmax, softmax
+from sklearn.datasets import load_breast_cancer
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import StandardScaler
 
 from sklearn_lm import LMClassifier
-from sklearn_lm.engine import StepConfig, Trainer, losses, predictive
+from sklearn_lm.engine import Status, StepConfig, Trainer, losses, predictive
 from sklearn_lm.engine import bayesian as bayesian_module
 from sklearn_lm.network import build_network, forward
 
@@ -406,3 +410,22 @@ def test_auto_moderates_only_a_bayesian_fit():
     np.testing.assert_allclose(
         auto.predict_proba(X), softmax(forward(auto.model_, X), axis=1), rtol=1e-10
     )
+
+
+def test_training_stops_when_the_log_evidence_levels_off():
+    X, y = load_breast_cancer(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    clf = LMClassifier(random_state=0, verbose=1)
+    with contextlib.redirect_stdout(io.StringIO()) as out:
+        clf.fit(X, y)
+    assert clf.bayesian_ and clf.stop_reason_ is Status.NO_IMPROVEMENT
+    tol = clf.tol * X.shape[0]  # per residual; one logit per sample
+    message = clf.history_.stop_message
+    assert message == (
+        f"The log evidence did not rise by at least {tol:.3g} nats for 2 epochs."
+    )
+    assert message in out.getvalue()
+    # The rule saw each record's log evidence; the last record was then
+    # recomputed at the final weights, so check the one before it.
+    evidence = clf.history_.history["log_evidence"]
+    assert evidence[-2] < max(evidence[:-2]) + tol

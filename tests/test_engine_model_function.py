@@ -159,3 +159,28 @@ def test_former_import_path_gives_the_same_objects():
         "AutodiffFunction",
         "model_function",
     }
+
+
+def test_the_closed_form_is_checked_once_per_sequential_architecture(monkeypatch):
+    from sklearn_lm.engine import dense_chain
+
+    checks = []
+    compare = dense_chain._compare
+    monkeypatch.setattr(dense_chain, "_CHECKED", {})
+    monkeypatch.setattr(
+        dense_chain, "_compare", lambda *args: checks.append(1) or compare(*args)
+    )
+    x = np.random.default_rng(1).standard_normal((7, 3)).astype("float32")
+    for seed, activation in [(0, "tanh"), (1, "tanh"), (2, "relu")]:
+        model = build_network(3, 2, (5,), activation=activation, seed=seed)
+        fn = model_function(model)
+        assert isinstance(fn, DenseChain)
+        np.testing.assert_allclose(
+            fn.outputs(fn.get_weights(), tf.constant(x)).numpy(),
+            np.asarray(model(x)),
+            rtol=1e-5,
+            atol=1e-6,
+        )
+    # The second tanh network of the same sizes was not checked again; the
+    # relu network was.
+    assert len(checks) == 2

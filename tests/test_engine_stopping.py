@@ -9,7 +9,7 @@ import tensorflow as tf
 
 import sklearn_lm.engine as engine
 from sklearn_lm.engine import LMModel, Status, StepConfig, Trainer, damping
-from sklearn_lm.engine.stopping import NoImprovement
+from sklearn_lm.engine.stopping import EpochEnd, EvidencePlateau, NoImprovement
 
 RNG = np.random.default_rng(0)
 
@@ -80,6 +80,32 @@ def test_no_improvement_counts_like_a_brute_force_reference(seed):
     seen = values[: stopped or len(values)]
     assert rule.best == max(seen)
     assert rule.best_index == int(np.argmax(seen))
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_evidence_plateau_fires_like_the_brute_force_reference(seed):
+    rng = np.random.default_rng(seed)
+    values = list(np.cumsum(rng.normal(0.2, 1.0, 80)))
+    rule = EvidencePlateau(tol=0.5, patience=3)
+    stopped = None
+    for k, value in enumerate(values):
+        if rule.fired(EpochEnd(None, k, k, {"log_evidence": value}, None, 0.0)):
+            stopped = k + 1
+            break
+    assert stopped == _first_stop(values, 0.5, 3)
+    assert rule.status is Status.NO_IMPROVEMENT and "0.5 nats" in rule.message
+
+
+def test_evidence_plateau_needs_finite_evidence():
+    rule = EvidencePlateau(tol=1.0, patience=1)
+    end = functools.partial(EpochEnd, None, 0, 0, step=None, elapsed=0.0)
+    # Records without a finite log evidence never fire, and reset the count.
+    assert not rule.fired(end({"loss": 1.0}))
+    assert not rule.fired(end({"log_evidence": -10.0}))
+    assert not rule.fired(end({"log_evidence": float("nan")}))
+    assert rule.fired(end({"log_evidence": -10.5}))
+    with pytest.raises(ValueError, match="patience"):
+        EvidencePlateau(tol=1.0, patience=0)
 
 
 def test_no_improvement_after_exactly_patience_epochs():

@@ -31,8 +31,8 @@ with loss ``sum(s e^2) / (N c)`` (``c = k`` for the mean squared error,
         + \frac{\alpha}{\beta N c} \sum_{j\in P} w_j^2,
     \qquad\text{so}\qquad l_2 = \frac{\alpha}{\beta N c} = \frac{\alpha}{\beta m}.
 
-After every accepted step, at the new weights, with the Gauss-Newton
-Hessian of ``M``
+After every accepted step, with ``E_D`` and ``E_W`` at the new weights and
+the Gauss-Newton Hessian of ``M``
 
 .. math::
 
@@ -65,13 +65,20 @@ units is omitted.
 
 The hyperparameters start as ``trainbr``'s do, from ``gamma = n_w``:
 ``alpha = n_w / (2 E_W)``, ``beta = (m - n_w) / (2 E_D)`` (1 if that is not
-positive). ``J^T S J`` and ``E_D`` at the new weights come from a separate
-compiled pass over the data (``CompiledStep.normal`` of
+positive). As in MATLAB's ``trainbr``, ``J^T S J`` during training is the
+one the step formed at its starting weights (returned by the compiled step,
+:meth:`LMStep.step_with_normal <sklearn_lm.engine.step.LMStep.step_with_normal>`),
+one step behind the weights, and ``E_D`` comes from the step's objective
+less its L2 term: no pass over the data of its own. The fixed point is the
+same, and the estimates of a linear model (constant ``J``) are unchanged.
+After the last epoch the latest update is redone with ``J^T S J`` at the
+final weights, from a compiled pass (``CompiledStep.normal`` of
 :mod:`sklearn_lm.engine.compile`, traced once per architecture like the
-step and kept in the same caches; the normal equations of the step are
-those at the weights before it); ``A`` is factored by Cholesky in NumPy (on one
-BLAS thread). A failed factorisation (or non-finite values) keeps the
-previous ``alpha`` and ``beta``. Everything here is float64: ``J^T S J``
+step and kept in the same caches), so that the fitted ``alpha``, ``beta``,
+``gamma``, log evidence and posterior are those of the final weights.
+``A`` is factored by Cholesky in NumPy (on one BLAS thread). A failed
+factorisation (or non-finite values) keeps the previous ``alpha`` and
+``beta``. Everything here is float64: ``J^T S J``
 is summed in float64 by the pass, ``A``, its factor, ``gamma`` and the
 evidence are float64.
 
@@ -581,6 +588,8 @@ class BayesianRegularization:
         self.beta = math.nan if self.estimate_beta else 1.0
         self.normal: np.ndarray | None = None
         self.n_residuals = 0
+        # alpha, beta before the latest update (refresh redoes it).
+        self._previous: tuple | None = None
 
     @classmethod
     def for_model(
@@ -682,7 +691,14 @@ class BayesianRegularization:
             self.beta = (m - n_w) / (2.0 * e_d) if e_d > 0 and m > n_w else 1.0
 
     def update(self, normal: np.ndarray, loss_sum: float, w: np.ndarray) -> None:
-        """Re-estimate at new weights ``w`` (see :func:`evidence`)."""
+        """Re-estimate at new weights ``w`` (see :func:`evidence`).
+
+        ``normal`` is the Hessian of ``E_D`` and ``loss_sum`` the weighted
+        loss sum (as for :meth:`start`), float64. During training the
+        normal matrix may be the one the step formed at the previous
+        weights; :meth:`refresh` then redoes the latest update exactly.
+        """
+        self._previous = (self.alpha, self.beta)
         if self.groups is None:
             e_w = 0.5 * float(np.sum(self.mask * np.square(w, dtype=np.float64)))
         else:
@@ -704,6 +720,15 @@ class BayesianRegularization:
         self.gamma, self.log_evidence = result.gamma, result.log_evidence
         if self.groups is not None and result.gammas is not None:
             self.gammas = np.asarray(result.gammas, np.float64)
+
+    def refresh(self, normal: np.ndarray, loss_sum: float, w: np.ndarray) -> None:
+        """Redo the latest :meth:`update` at ``w``, from the ``alpha`` and
+        ``beta`` that update started from (a first update if there was
+        none)."""
+        previous = getattr(self, "_previous", None)
+        if previous is not None:
+            self.alpha, self.beta = previous
+        self.update(normal, loss_sum, w)
 
     def covariance(self) -> np.ndarray | None:
         """:func:`~sklearn_lm.engine.predictive.posterior_covariance` at the latest

@@ -81,7 +81,10 @@ class CompiledStep(NamedTuple):
     ----------
     step : callable
         :meth:`LMStep.step`: ``step(w, lam, nu, x, y, sample_weight)`` returns
-        a :class:`~sklearn_lm.engine.step.StepResult`.
+        a :class:`~sklearn_lm.engine.step.StepResult`. With Bayesian
+        regularization, :meth:`LMStep.step_with_normal`: ``step(w, lam, nu,
+        x, y, sample_weight, l2)`` returns ``(result, normal)``, and so does
+        ``step_variables``.
     objective : callable
         :meth:`LMStep.objective`: ``objective(w, x, y, sample_weight)``.
     epoch : callable
@@ -201,19 +204,24 @@ def _compile(lm: LMStep, x_spec, y_spec) -> CompiledStep:
         per_weight = lm.config.bayesian_groups != "single"
         extra = [tf.TensorSpec([fn.n_params], _F64) if per_weight else s_spec]
 
+    # A Bayesian-regularized step also returns the normal matrix it formed.
+    step = lm.step_with_normal if extra else lm.step
+
     def step_variables(lam, nu, x, y, sw, *handles):
-        l2 = None
+        args = ()
         if extra:
             l2, *handles = handles
-        res = lm.step(fn.read_handles(handles), lam, nu, x, y, sw, l2)
+            args = (l2,)
+        out = step(fn.read_handles(handles), lam, nu, x, y, sw, *args)
+        res = out[0] if extra else out
         # A rejected step returns the weights it read: writing them is a no-op.
         fn.write_handles(handles, res.weights)
-        return res
+        return out
 
     handle_specs = [tf.TensorSpec([], tf.resource)] * len(fn.variables)
     return CompiledStep(
         step=function(
-            lm.step, [w_spec, s_spec, s_spec, x_spec, y_spec, sw_spec, *extra], "step"
+            step, [w_spec, s_spec, s_spec, x_spec, y_spec, sw_spec, *extra], "step"
         ),
         objective=function(
             lm.objective, [w_spec, x_spec, y_spec, sw_spec, *extra], "objective"

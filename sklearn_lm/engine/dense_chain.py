@@ -345,7 +345,7 @@ def model_function(model: keras.Model, jacobian: str = "auto") -> ModelFunction:
         layers = _dense_layers(model)
         if layers is not None:
             chain = DenseChain(model, layers)
-            if _reproduces(chain, model):
+            if _reproduces(chain, model, layers):
                 return chain
         if jacobian == "dense":
             raise ValueError(
@@ -357,11 +357,53 @@ def model_function(model: keras.Model, jacobian: str = "auto") -> ModelFunction:
     return AutodiffFunction(model, mode=jacobian)
 
 
-def _reproduces(chain: DenseChain, model: keras.Model) -> bool:
-    """Check the closed form against the model itself on a random batch."""
+#: Architectures of ``keras.Sequential`` chains that :func:`_reproduces`
+#: found reproduced in this process.
+_CHECKED: dict = {}
+
+
+def _architecture(model: keras.Model, layers: list, n_in: int) -> tuple | None:
+    """What decides a ``keras.Sequential`` chain's outputs besides its
+    weights, or ``None`` for other models (whose topology may differ from
+    the chain of their layers)."""
+    if type(model) is not keras.Sequential:
+        return None
+    return (n_in, model.dtype_policy.name) + tuple(
+        (
+            int(layer.units),
+            bool(layer.use_bias),
+            activation_name(layer.activation),
+            layer.dtype_policy.name,
+            getattr(layer, "quantization_mode", None),
+        )
+        for layer in layers
+    )
+
+
+def _reproduces(chain: DenseChain, model: keras.Model, layers: list) -> bool:
+    """Check the closed form against the model itself on a random batch.
+
+    A ``keras.Sequential`` chain of ``Dense`` layers passes once per
+    architecture in a process (:func:`_architecture`): the same layer
+    types, sizes, activations and dtype policies compute the same function
+    of the weights. Other models, and failures, are checked every time.
+    """
     n_in = int(model.inputs[0].shape[-1]) if _has_outputs(model) else None
     if n_in is None or len(model.inputs) != 1 or len(model.outputs) != 1:
         return False
+    key = _architecture(model, layers, n_in)
+    if key is not None and key in _CHECKED:
+        return True
+    result = _compare(chain, model, n_in)
+    if key is not None and result:
+        # Only a success is kept: a failure may come from the weights
+        # (non-finite outputs), not from the architecture.
+        _CHECKED[key] = True
+    return result
+
+
+def _compare(chain: DenseChain, model: keras.Model, n_in: int) -> bool:
+    """The closed form's outputs against the model's on three random rows."""
     probe = np.random.default_rng(0).standard_normal((3, n_in))
     probe = tf.constant(probe, dtype=chain.dtype)
     ours = chain.outputs(chain.get_weights(), probe).numpy()

@@ -101,6 +101,10 @@ class EpochLoop(abc.ABC):
         """More entries of an epoch's record (none here)."""
         return {}
 
+    def _after_fit(self, history: TrainingHistory) -> None:
+        """Work after the last epoch, the best weights restored (none here)."""
+        return None
+
     def fit(
         self,
         x,
@@ -261,6 +265,7 @@ class EpochLoop(abc.ABC):
                 break
         history.best_epoch = rules.best_position
         rules.restore(self.model)
+        self._after_fit(history)
         return history
 
     def _epochs(self, x, y, batch_size, sample_weight, shuffle, seed, on_step=None):

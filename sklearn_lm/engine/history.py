@@ -46,8 +46,11 @@ class TrainingHistory:
         (:mod:`sklearn_lm.engine.bayesian`) also ``"alpha"`` (weight
         precision), ``"beta"`` (noise precision), ``"noise_variance"``
         (``1 / beta``), ``"gamma"`` (effective number of penalised weights)
-        and ``"log_evidence"``, after the epoch's last accepted step (the
-        noise in the units of the training targets; no ``"beta"`` and
+        and ``"log_evidence"``, after the epoch's last accepted step (with
+        the normal matrix of that step's start, see
+        :mod:`~sklearn_lm.engine.bayesian`; the last record holds the values
+        at the final weights; the noise in the units of the training
+        targets; no ``"beta"`` and
         ``"noise_variance"`` for the cross-entropies, whose ``beta`` is 1);
         with one precision per group of weights (``bayesian_groups``),
         ``"alpha_0"``, ``"alpha_1"``, ... and ``"gamma_0"``, ``"gamma_1"``,
@@ -104,8 +107,9 @@ class TrainingHistory:
         """Append the epochs of ``other``, a later fit of the same model.
 
         The per-epoch lists and :attr:`epoch` grow, :attr:`n_steps` adds up,
-        :attr:`stop_reason` becomes ``other``'s and :attr:`best_epoch` points
-        at the better of the two best epochs (the earlier one of equals).
+        :attr:`stop_reason` and :attr:`stop_message` become ``other``'s and
+        :attr:`best_epoch` points at the better of the two best epochs (the
+        earlier one of equals).
         """
         offset = len(self.epoch)
         best = self._monitored(self.best_epoch)
@@ -114,6 +118,7 @@ class TrainingHistory:
             self.history.setdefault(name, []).extend(values)
         self.n_steps += other.n_steps
         self.stop_reason = other.stop_reason
+        self.stop_message = other.stop_message
         if other.best_epoch is not None and other._monitored(other.best_epoch) > best:
             self.best_epoch = offset + other.best_epoch
 

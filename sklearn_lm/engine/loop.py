@@ -154,6 +154,8 @@ class Trainer(EpochLoop):
         self._compiled: dict = {}
         # The last tensors given to train_step and their conversion (_prepare).
         self._last_prepared = data.LastConverted()
+        # The batch of the latest re-estimation of Bayesian regularization.
+        self._evidence_data: tuple | None = None
 
     # -- state -------------------------------------------------------------------
     @property
@@ -225,9 +227,9 @@ class Trainer(EpochLoop):
         """
         step = self._functions(x, y, batch_rows).step
         l2 = self._l2_input(x, y, sw, w)
-        res = step(w, self._lam, self._nu, x, y, sw, *l2)
+        res, normal = self._split(step(w, self._lam, self._nu, x, y, sw, *l2))
         self._lam, self._nu = res.damping, res.nu
-        self._after_step(x, y, sw, res, res.weights)
+        self._after_step(x, y, sw, res, res.weights, l2, normal)
         return res
 
     def train_step(self, x, y, sample_weight=None) -> dict[str, Any]:
@@ -276,10 +278,15 @@ class Trainer(EpochLoop):
         (through ``handles``, see ``ModelFunction.variable_handles``)."""
         step = self._functions(x, y).step_variables
         l2 = self._l2_input(x, y, sw, None)
-        res = step(self._lam, self._nu, x, y, sw, *l2, *handles)
+        res, normal = self._split(step(self._lam, self._nu, x, y, sw, *l2, *handles))
         self._lam, self._nu = res.damping, res.nu
-        self._after_step(x, y, sw, res, None)
+        self._after_step(x, y, sw, res, None, l2, normal)
         return res
+
+    def _split(self, out):
+        """``(result, normal)`` of a compiled step's output (``normal`` None
+        without Bayesian regularization)."""
+        return out if self.bayesian is not None else (out, None)
 
     # -- Bayesian regularization -------------------------------------------------
     def _l2_input(self, x, y, sw, w) -> tuple:
@@ -298,14 +305,44 @@ class Trainer(EpochLoop):
             self.bayesian.start(loss_sum, w.numpy(), n_rows)
         return (tf.constant(self.bayesian.l2(n_rows), tf.float64),)
 
-    def _after_step(self, x, y, sw, res, w) -> None:
-        """Re-estimate the hyperparameters after an accepted step, at its
-        weights (``w`` None: the model's)."""
+    def _after_step(self, x, y, sw, res, w, l2, normal) -> None:
+        """Re-estimate the hyperparameters after an accepted step.
+
+        ``E_D`` and ``E_W`` are those at the step's new weights (``w``; None:
+        the model's), ``E_D`` from the step's objective less its L2 term;
+        the normal matrix is the one the step formed at its starting weights
+        (``normal``), as MATLAB's ``trainbr`` does: no pass of its own. The
+        fixed point is the same, and :meth:`_after_fit` makes the final
+        values exact at the final weights.
+        """
         if self.bayesian is None or not bool(res.accepted):
             return
-        w = self.fn.get_weights() if w is None else w
+        w = (self.fn.get_weights() if w is None else w).numpy()
+        w64 = w.astype(np.float64)
+        penalty = float(np.sum(l2[0].numpy() * self.bayesian.mask * w64 * w64))
+        norm = int(x.shape[0]) * self.loss.output_normaliser(self.fn.n_outputs)
+        loss_sum = (float(res.loss) - penalty) * norm
+        self.bayesian.update(normal.numpy(), loss_sum, w)
+        self._evidence_data = (x, y, sw)
+
+    def _after_fit(self, history: TrainingHistory) -> None:
+        """Bayesian regularization: redo the latest re-estimation with the
+        normal matrix at the final weights, so that ``alpha``, ``beta``,
+        ``gamma``, the log evidence and the posterior (``bayesian.normal``)
+        are those of the weights the model holds; the history's last record
+        takes these values."""
+        batch = self._evidence_data
+        if self.bayesian is None or batch is None:
+            return
+        self._evidence_data = None
+        x, y, sw = batch
+        w = self.fn.get_weights()
         normal, loss_sum = self._functions(x, y).normal(w, x, y, sw)
-        self.bayesian.update(normal.numpy(), float(loss_sum), w.numpy())
+        self.bayesian.refresh(normal.numpy(), float(loss_sum), w.numpy())
+        for name, value in self.bayesian.logs().items():
+            column = history.history.get(name)
+            if column:
+                column[-1] = value
 
     @property
     def _full_batch_only(self) -> bool:

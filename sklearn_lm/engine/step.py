@@ -226,6 +226,35 @@ class LMStep:
             return tf.cond(use_gram, attempts("gram"), attempts("normal"))
         return attempts("gram" if use_gram else "normal")()
 
+    def step_with_normal(self, w, lam, nu, x, y, sw, l2):
+        """:meth:`step` of a Bayesian-regularized fit, with the normal matrix.
+
+        Returns
+        -------
+        tuple
+            ``(result, normal)``: the step's
+            :class:`~sklearn_lm.engine.search.StepResult` and the data part
+            ``Jhat^T Jhat`` (float64, unnormalised, no L2 term) of the normal
+            equations it formed at its starting weights ``w``, which is what
+            :meth:`normal_matrix` gives at ``w``: the evidence is re-estimated
+            from it without a pass of its own (see
+            :meth:`Trainer <sklearn_lm.engine.Trainer>`).
+        """
+        n_rows = tf.shape(y)[0]
+        if not self.config.chunked:
+            x = self.fn.prepare_inputs(x)
+        norm = tf.cast(n_rows, _F64) * self.output_normaliser
+        system = self.system("normal", w, x, y, sw, norm, l2)
+        result = self.search(
+            system,
+            lambda candidate: self.objective(candidate, x, y, sw, l2),
+            w,
+            lam,
+            nu,
+            system.data_loss + self.penalty(w, l2),
+        )
+        return result, system.normal
+
     def epoch(self, w, lam, nu, x, y, sw, order, batch_size):
         """Steps over the mini-batches ``order[i*batch_size:(i+1)*batch_size]``.
 

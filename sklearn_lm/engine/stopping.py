@@ -45,6 +45,7 @@ from .status import Status
 __all__ = [
     "ConvergenceTests",
     "EpochEnd",
+    "EvidencePlateau",
     "NoImprovement",
     "StepMeasures",
     "StoppingRule",
@@ -151,6 +152,61 @@ class NoImprovement:
     def fired(self) -> bool:
         """Whether ``patience`` epochs in a row did not improve."""
         return self.patience is not None and self.count >= self.patience
+
+
+class EvidencePlateau(StoppingRule):
+    """Stops when the log evidence of Bayesian regularization levels off.
+
+    With Bayesian regularization (:mod:`sklearn_lm.engine.bayesian`) each
+    epoch's record holds ``"log_evidence"``, ``ln p(D | alpha, beta)``,
+    MacKay's criterion for the weights and hyperparameters. The objective
+    the steps minimise moves with ``alpha`` and ``beta``, so its loss keeps
+    falling by small amounts while they converge; the evidence says when
+    that no longer matters. The rule is :class:`NoImprovement` on the log
+    evidence: an epoch improves when it rises by at least ``tol`` nats above
+    the best so far, and the rule fires after ``patience`` epochs in a row
+    without improvement. A record without a finite log evidence (no
+    Bayesian regularization, a failed factorisation) resets the count.
+
+    Parameters
+    ----------
+    tol : float
+        Smallest rise of the log evidence (in nats) that counts. The
+        estimators pass their ``tol`` times the number of residuals ``m``
+        (samples times outputs): the loss rule's ``tol`` is per sample, and
+        the evidence is a sum over the residuals.
+    patience : int
+        Epochs without improvement that fire the rule.
+
+    Examples
+    --------
+    >>> from sklearn_lm.engine.stopping import EpochEnd, EvidencePlateau
+    >>> rule = EvidencePlateau(tol=0.1, patience=2)
+    >>> [rule.fired(EpochEnd(None, k, k, {"log_evidence": v}, None, 0.0))
+    ...  for k, v in enumerate([-50.0, -40.0, -39.95, -39.99])]
+    [False, False, False, True]
+    """
+
+    status = Status.NO_IMPROVEMENT
+
+    def __init__(self, tol: float, patience: int):
+        check_number("tol", tol, 0.0)
+        check_number("patience", patience, 1, integer=True)
+        self.tol = float(tol)
+        self.patience = int(patience)
+        self.message = (
+            f"The log evidence did not rise by at least {self.tol:.3g} nats "
+            f"for {self.patience} epochs."
+        )
+        self._monitor = NoImprovement(self.tol, self.patience)
+
+    def fired(self, end: EpochEnd) -> bool:
+        value = end.logs.get("log_evidence")
+        if value is None or not math.isfinite(value):
+            self._monitor.count = 0
+            return False
+        self._monitor.update(float(value), end.position)
+        return self._monitor.fired
 
 
 class StepMeasures(NamedTuple):

@@ -179,10 +179,19 @@ class NormalSystem(System):
         ``N c``, float64.
     penalty : tf.Tensor or None
         :func:`penalty_diagonal`.
+
+    Attributes
+    ----------
+    normal : tf.Tensor
+        ``Jhat^T Jhat`` of the batch at ``w``, float64, unnormalised and
+        without the L2 term (:meth:`LMStep.normal_matrix
+        <sklearn_lm.engine.step.LMStep.normal_matrix>`'s matrix).
     """
 
     def __init__(self, rows, damping, w, x, y, sw, *, norm, penalty=None):
         h, g, loss_sum, rhs = rows.normal_stats(w, x, y, sw)
+        # The data part before scaling, for Bayesian regularization's evidence.
+        self.normal = h
         h = h / norm
         g = g / norm
         if penalty is not None:

@@ -28,6 +28,7 @@ from .._threads import configure_tensorflow_threads
 from ..engine import Status, Trainer, TrainingHistory
 from ..engine import bayesian as bayesian_module
 from ..engine import damping as damping_module
+from ..engine.stopping import EvidencePlateau
 from ..network import ACTIVATIONS, build_network, forward, init_from_data
 from ._progress import EpochProgress, StepProgress
 
@@ -380,7 +381,10 @@ class BaseLM(BaseEstimator, ABC):
         """The engine's stopping rules (:meth:`Trainer.fit` arguments).
 
         ``tol`` and ``n_iter_no_change`` are the no-improvement rule, off for
-        :meth:`partial_fit` and for ``n_iter_no_change=np.inf``. With early
+        :meth:`partial_fit` and for ``n_iter_no_change=np.inf``; with
+        Bayesian regularization also on the log evidence
+        (:class:`~sklearn_lm.engine.stopping.EvidencePlateau`, ``tol`` times
+        the number of residuals). With early
         stopping the engine scores the validation set after each epoch and
         restores the weights of the best-scoring one. The engine's
         convergence tests (``ftol``, ``xtol``, ``gtol``) are off: the
@@ -388,7 +392,13 @@ class BaseLM(BaseEstimator, ABC):
         """
         patience = self._patience(full_batch=self._batch_size(n_train) is None)
         rule = not incremental and patience != np.inf
+        rules = []
+        if rule and self._trainer.bayesian is not None:
+            # The same rule on the log evidence, a sum over the m residuals.
+            m = n_train * self._trainer.fn.n_outputs
+            rules.append(EvidencePlateau(float(self.tol) * m, int(patience)))
         return {
+            "rules": rules,
             "tol": float(self.tol) if rule else None,
             "patience": int(patience) if rule else None,
             "validation": None
@@ -682,7 +692,9 @@ class BaseLM(BaseEstimator, ABC):
 
     def _report_stop(self, *, n_train: int) -> None:
         """Say why :meth:`fit` stopped; warn when it did not converge."""
-        if self.verbose and self.stop_reason_ is Status.NO_IMPROVEMENT:
+        if self.verbose and self.history_.stop_message is not None:
+            print(f"{self.history_.stop_message} Stopping.")
+        elif self.verbose and self.stop_reason_ is Status.NO_IMPROVEMENT:
             what = "Validation score" if self.early_stopping else "Training loss"
             patience = self._patience(full_batch=self._batch_size(n_train) is None)
             print(

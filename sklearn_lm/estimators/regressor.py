@@ -140,7 +140,12 @@ class LMRegressor(RegressorMixin, BaseLM):
         deterministic LM step whose loss never increases, so a longer wait
         only spends epochs on improvements smaller than ``tol``, while
         mini-batch losses and validation scores fluctuate from epoch to
-        epoch.
+        epoch. With Bayesian regularization the same rule also watches the
+        log evidence: training stops, too, after this many epochs in which
+        it did not rise by at least ``tol`` times the number of residuals
+        ``m`` (samples times outputs) nats, a rise per residual as the
+        loss's ``tol`` is per sample
+        (:class:`~sklearn_lm.engine.stopping.EvidencePlateau`).
 
     early_stopping : bool, default=False
         Whether to set aside ``validation_fraction`` of the training data,
