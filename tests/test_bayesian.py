@@ -365,3 +365,24 @@ def test_restarts_keep_the_start_with_the_highest_evidence():
     assert est.best_init_ == int(np.argmax(est.init_scores_))
     np.testing.assert_allclose(max(est.init_scores_), est.log_evidence_ + shift)
     np.testing.assert_allclose(est.init_scores_[0], single.log_evidence_ + shift)
+
+
+def test_predict_std_traces_once_per_architecture():
+    from sklearn_lm.engine import covariance
+
+    X, y, reg = _tiny_fit()
+    plain = LMRegressor(hidden=(3,), bayesian=False, max_iter=5, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        plain.fit(X, y)
+    first = [reg.predict(X[:5], return_std=True)[1]]
+    for n in range(6, 12):  # batches of new sizes, repeated calls
+        first.append(reg.predict(X[:n], return_std=True)[1])
+        plain.predict(X[:n], return_std=True)
+    # The same standard deviations, whatever the batch.
+    np.testing.assert_allclose(first[-1][:5], first[0], rtol=1e-12)
+    passes = covariance._PASSES.values()
+    counts = [f.experimental_get_tracing_count() for f, _ in passes]
+    # The variance pass and the normal-matrix pass, each traced at most twice
+    # (a fixed shape, then one with the batch size unknown).
+    assert len(counts) >= 2 and max(counts) <= 2

@@ -39,6 +39,7 @@ of the log-likelihood; its inverse is the covariance and there is no
 
 from __future__ import annotations
 
+import collections
 import warnings
 from typing import Any, NamedTuple
 
@@ -224,27 +225,70 @@ def _prepare(fn, loss, x, y, sample_weight):
     return x, y, sw
 
 
+#: Compiled passes over chunks of rows, least recently used first.
+_PASSES: collections.OrderedDict = collections.OrderedDict()
+_PASSES_SIZE = 32
+
+
+def cached_pass(key, make, *keep):
+    """``make()``, a compiled pass, made once per ``key`` and kept (least
+    recently used, 32 entries); ``key`` None: made anew.
+
+    The key holds the model function's architecture key
+    (:attr:`~sklearn_lm.engine.functions.ModelFunction.key`, ``None`` for a
+    model that is not shared), and the pass takes the weights as an input,
+    so one trace serves every model of that architecture and every call:
+    repeated ``predict(return_std=True)`` calls do not trace again. ``keep``:
+    objects kept alive with the pass (those whose identity is in the key).
+    """
+    if key is None:
+        return make()
+    if key in _PASSES:
+        _PASSES.move_to_end(key)
+        return _PASSES[key][0]
+    function = make()
+    _PASSES[key] = (function, keep)
+    while len(_PASSES) > _PASSES_SIZE:
+        _PASSES.popitem(last=False)
+    return function
+
+
+def _chunk_pass(fn, loss):
+    """The compiled ``(J^T W J, SSR)`` of a chunk, for ``fn``'s architecture
+    and ``loss`` (see :func:`cached_pass`)."""
+
+    def make():
+        @tf.function(reduce_retracing=True, autograph=False)
+        def chunk(w, xc, yc, swc):
+            z, jac = fn.outputs_and_jacobian(w, xc)
+            e, f = loss.linearize(yc, z)  # (c, q), (c, q, k) or None
+            jac = tf.cast(jac, _F64)
+            if f is not None:
+                jac = tf.einsum("cqk,ckn->cqn", f, jac)
+            root = tf.sqrt(swc)
+            rows = tf.reshape(jac * root[:, None, None], [-1, tf.shape(jac)[-1]])
+            ssr = tf.reduce_sum(swc * tf.reduce_sum(tf.square(e), axis=-1))
+            return tf.matmul(rows, rows, transpose_a=True), ssr
+
+        return chunk
+
+    from .config import _object_key
+
+    key = None
+    if fn.key is not None:
+        key = ("normal", fn.key, _object_key(loss, losses_module))
+    return cached_pass(key, make, loss)
+
+
 def _normal_matrix(fn, loss, x, y, sw, chunk_size):
     """``(J^T W J, SSR)`` in float64, accumulated over chunks of rows."""
     w = fn.get_weights()
-
-    @tf.function(reduce_retracing=True)
-    def chunk(xc, yc, swc):
-        z, jac = fn.outputs_and_jacobian(w, xc)
-        e, f = loss.linearize(yc, z)  # (c, q), (c, q, k) or None
-        jac = tf.cast(jac, _F64)
-        if f is not None:
-            jac = tf.einsum("cqk,ckn->cqn", f, jac)
-        root = tf.sqrt(swc)
-        rows = tf.reshape(jac * root[:, None, None], [-1, tf.shape(jac)[-1]])
-        ssr = tf.reduce_sum(swc * tf.reduce_sum(tf.square(e), axis=-1))
-        return tf.matmul(rows, rows, transpose_a=True), ssr
-
+    chunk = _chunk_pass(fn, loss)
     n = int(fn.n_params)
     normal, ssr = np.zeros((n, n)), 0.0
     for start in range(0, int(x.shape[0]), chunk_size):
         stop = start + chunk_size
-        part, part_ssr = chunk(x[start:stop], y[start:stop], sw[start:stop])
+        part, part_ssr = chunk(w, x[start:stop], y[start:stop], sw[start:stop])
         normal += part.numpy()
         ssr += float(part_ssr)
     return normal, ssr

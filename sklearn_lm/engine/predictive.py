@@ -109,15 +109,29 @@ def predictive_variance(fn, x, covariance: np.ndarray) -> np.ndarray:
     size = max(1, _CHUNK_BYTES // (8 * k * n))
     w = fn.get_weights()
     c = tf.constant(covariance, _F64)
-
-    @tf.function(reduce_retracing=True, autograph=False)
-    def chunk(xc):
-        _, jac = fn.outputs_and_jacobian(w, xc)
-        jac = tf.cast(jac, _F64)
-        return tf.reduce_sum(tf.einsum("ckn,nm->ckm", jac, c) * jac, axis=-1)
-
-    parts = [chunk(x[i : i + size]).numpy() for i in range(0, int(x.shape[0]), size)]
+    chunk = _variance_pass(fn)
+    parts = [
+        chunk(w, c, x[i : i + size]).numpy() for i in range(0, int(x.shape[0]), size)
+    ]
     return np.concatenate(parts) if parts else np.zeros((0, k))
+
+
+def _variance_pass(fn):
+    """The compiled ``g^T C g`` of a chunk for ``fn``'s architecture, with
+    the weights and ``C`` as inputs (one trace per architecture, see
+    :func:`~sklearn_lm.engine.covariance.cached_pass`)."""
+    from .covariance import cached_pass
+
+    def make():
+        @tf.function(reduce_retracing=True, autograph=False)
+        def chunk(w, c, xc):
+            _, jac = fn.outputs_and_jacobian(w, xc)
+            jac = tf.cast(jac, _F64)
+            return tf.reduce_sum(tf.einsum("ckn,nm->ckm", jac, c) * jac, axis=-1)
+
+        return chunk
+
+    return cached_pass(None if fn.key is None else ("variance", fn.key), make)
 
 
 #: ``pi / 8``: the probit approximation's scale of the variance.
