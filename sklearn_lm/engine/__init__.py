@@ -16,9 +16,11 @@ scikit-learn.
 
 ``History`` and ``STOP_MESSAGES`` are deprecated names of
 :class:`TrainingHistory` and of the messages now on :class:`Status`.
+:class:`LMModel` is imported on first use (the estimators do not need it).
 """
 
 import os
+from typing import TYPE_CHECKING
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
@@ -28,10 +30,12 @@ from .config import StepConfig  # noqa: E402
 from .covariance import ParameterCovariance, parameter_covariance  # noqa: E402
 from .dense_chain import model_function  # noqa: E402
 from .history import TrainingHistory  # noqa: E402
-from .keras_model import LMModel  # noqa: E402
 from .loop import Trainer  # noqa: E402
 from .status import Status  # noqa: E402
 from .step_cache import cache_dir, set_cache_dir  # noqa: E402
+
+if TYPE_CHECKING:
+    from .keras_model import LMModel
 
 __all__ = [
     "Trainer",
@@ -49,5 +53,19 @@ __all__ = [
 ]
 
 
+#: Public names imported on first access (PEP 562), by the module holding them.
+_LAZY = {"LMModel": "keras_model"}
+
+
 def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
     return _history.deprecated_attribute(__name__, name)
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -14,7 +14,6 @@ import keras
 import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import (
     Interval,
@@ -733,6 +732,8 @@ class BaseLM(BaseEstimator, ABC):
                 or n_samples - n_val < len(counts)
             ):
                 stratify = None
+        from sklearn.model_selection import train_test_split
+
         return train_test_split(
             np.arange(n_samples),
             test_size=n_val,

@@ -8,7 +8,6 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.special import expit, softmax
 from sklearn.base import ClassifierMixin, _fit_context
-from sklearn.metrics import accuracy_score
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
@@ -752,6 +751,8 @@ class LMClassifier(ClassifierMixin, BaseLM):
     def _score_outputs(self, outputs, y, sample_weight) -> float:
         if not np.all(np.isfinite(outputs)):
             return np.nan
+        from sklearn.metrics import accuracy_score
+
         y_pred = self._predict_from_outputs(outputs)
         return accuracy_score(y, y_pred, sample_weight=sample_weight)
 

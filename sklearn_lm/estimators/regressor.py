@@ -7,7 +7,6 @@ import warnings
 import numpy as np
 from numpy.typing import ArrayLike
 from sklearn.base import RegressorMixin, _fit_context
-from sklearn.metrics import r2_score
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import validate_data
 
@@ -523,6 +522,8 @@ class LMRegressor(RegressorMixin, BaseLM):
         y_pred = self._predict_from_outputs(outputs)
         if not np.all(np.isfinite(y_pred)):
             return np.nan
+        from sklearn.metrics import r2_score
+
         return r2_score(y, y_pred, sample_weight=sample_weight)
 
     # -- public API ----------------------------------------------------------
