@@ -4,6 +4,7 @@ Usage::
 
     python -m benchmarks.bench_first_fit [--repeats 3] [--out FILE]
         [--datasets NAME ...] [--baseline DIR] [--cache {off,warm}]
+        [--pycache-prefix DIR]
 
 Every measurement runs in a fresh Python process; each number is the median
 over ``--repeats`` processes (3 by default).
@@ -12,13 +13,21 @@ over ``--repeats`` processes (3 by default).
 version: the directory holding its ``sklearn_lm`` package), with this file's
 measuring code: each process of this tree is followed by the same one of the
 baseline, so that both see the same load, and the report adds a before/after
-table. ``--datasets`` measures a subset of the fits.
+table. ``--datasets`` measures a subset of the fits. ``--pycache-prefix DIR``
+runs every process with ``PYTHONPYCACHEPREFIX=DIR`` and bytecode writing on,
+so that all modules, the measured trees' included, load from cached bytecode
+as after an install (the first process fills ``DIR``; without the option the
+processes inherit the environment, where ``PYTHONDONTWRITEBYTECODE`` makes a
+source tree compile its modules at every import).
 
 * Imports: ``import tensorflow``, ``import keras``, ``import sklearn_lm`` and
   ``import sklearn.neural_network``, each alone in a fresh process, timed by
   ``time.perf_counter`` around the ``import`` statement (wall time, with
-  ``KERAS_BACKEND=tensorflow``), after one untimed ``import sklearn_lm`` in
-  another process so that every timed import finds the files cached.
+  ``KERAS_BACKEND=tensorflow``), after one untimed process that imports them
+  all so that every timed import finds the files cached; and
+  ``import sklearn_lm`` after an untimed ``import tensorflow, keras`` in the
+  same process, what the package adds to them (more precise than the
+  difference of two fresh processes, each varying by about 0.1 s).
 * Fits, import excluded: ``make_pipeline(StandardScaler(), estimator)`` with
   ``hidden=(20,)`` and ``random_state=0``, on a 75/25 split
   (``random_state=0``) of ``load_breast_cancer`` and ``load_digits``
@@ -41,6 +50,11 @@ table. ``--datasets`` measures a subset of the fits.
   included) are counted too, and the CPU time of the tracing thread
   (``time.thread_time``), which a loaded machine disturbs less than the
   wall time.
+* Import and first fit together: a fresh process runs what a user's script
+  does, ``import sklearn_lm``, then the scikit-learn imports, loading and
+  splitting the data, and the first fit (no wrapping), timed from before the
+  first import to the end of the fit; a cost moved from the import to the
+  fit does not change it.
 * scikit-learn's ``MLPClassifier`` / ``MLPRegressor`` (``solver="lbfgs"``,
   ``hidden_layer_sizes=(20,)``, ``random_state=0``, other settings default)
   in the same pipeline on the same split, in its own fresh process.
@@ -77,7 +91,19 @@ DEFAULT_OUT = ROOT / "docs" / "benchmarks_first_fit.md"
 _MARK = "BENCH_FIRST_FIT_RESULT "
 
 IMPORTS = ["tensorflow", "keras", "sklearn_lm", "sklearn.neural_network"]
+#: ``import sklearn_lm`` timed after these, untimed, in the same process: what
+#: the package adds to them, without their variation from process to process.
+_AFTER = ["tensorflow", "keras"]
+_INCREMENT = "sklearn_lm after tensorflow, keras"
 DATASETS = ["breast_cancer", "digits", "diabetes"]
+#: Imported too by the untimed first process (bytecode cached, files read).
+_WARM = [
+    "sklearn.datasets",
+    "sklearn.metrics",
+    "sklearn.model_selection",
+    "sklearn.pipeline",
+    "sklearn.preprocessing",
+]
 #: Phases in the order of the table.
 PHASES = [
     "configure_tensorflow_threads",
@@ -242,9 +268,32 @@ def _timed_fit(kind: str, name: str, X, y, timers: _Timers | None) -> dict:
 def child(job: dict) -> dict:
     """One measurement in this (fresh) process: an import or a fit."""
     if job["what"] == "import":
+        for module in job.get("after", []):
+            __import__(module)
         started = time.perf_counter()
         __import__(job["module"])
         return {"total": time.perf_counter() - started}
+    if job["what"] == "warm":
+        for module in [*IMPORTS, *_AFTER, *_WARM]:
+            __import__(module)
+        return {}
+    if job["what"] == "total":
+        import warnings
+
+        if job.get("cache") != "warm":  # every graph traced, as in the "lm" job
+            os.environ["SKLEARN_LM_NO_CACHE"] = "1"
+        started = time.perf_counter()
+        import sklearn_lm  # noqa: F401
+
+        X, y = _data(job["data"])
+        pipe = _pipeline("lm", job["data"])
+        imported = time.perf_counter() - started
+        from sklearn.exceptions import ConvergenceWarning
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            pipe.fit(X, y)
+        return {"total": time.perf_counter() - started, "import": imported}
     # Import everything and load the data before the clock starts.
     import sklearn.neural_network  # noqa: F401
     import sklearn.pipeline  # noqa: F401
@@ -265,6 +314,9 @@ def child(job: dict) -> dict:
 #: ``--cache warm``: one disk-cache directory per measured tree.
 _CACHE_DIRS: dict = {}
 
+#: ``PYTHONPYCACHEPREFIX`` of the child processes (``--pycache-prefix``).
+_PYCACHE_PREFIX: Path | None = None
+
 
 def _spawn(job: dict, root: Path = ROOT) -> dict:
     """Run :func:`child` in a fresh process that imports ``sklearn_lm`` from
@@ -279,6 +331,9 @@ def _spawn(job: dict, root: Path = ROOT) -> dict:
         env["SKLEARN_LM_CACHE_DIR"] = _CACHE_DIRS.setdefault(
             str(root), tempfile.mkdtemp(prefix="bench-first-fit-cache-")
         )
+    if _PYCACHE_PREFIX is not None:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = str(_PYCACHE_PREFIX)
     code = (
         "import importlib.util, json, sys; "
         "spec = importlib.util.spec_from_file_location('bench', sys.argv[2]); "
@@ -335,6 +390,13 @@ def _summary(lm: list[dict], mlp: list[dict] | None) -> dict:
     return entry
 
 
+def _totals(runs: list[dict]) -> dict:
+    return {
+        "total": _median([r["total"] for r in runs]),
+        "import": _median([r["import"] for r in runs]),
+    }
+
+
 def run(
     repeats: int,
     datasets: list[str] | None = None,
@@ -346,14 +408,22 @@ def run(
     each tree's fits load their graphs from a disk cache of its own, filled
     by one untimed fit per data set first."""
     roots = [ROOT] if baseline is None else [ROOT, Path(baseline).resolve()]
-    results: dict = {"imports": {}, "fits": {}}
+    results: dict = {"imports": {}, "fits": {}, "totals": {}}
     if baseline is not None:
-        results["baseline"] = {"imports": {}, "fits": {}, "root": str(roots[1])}
+        results["baseline"] = {
+            "imports": {},
+            "fits": {},
+            "totals": {},
+            "root": str(roots[1]),
+        }
     # One untimed import first, so that every timed one finds the files cached.
     for root in roots:
-        _spawn({"what": "import", "module": "sklearn_lm"}, root)
-    for module in IMPORTS:
-        runs = _alternate({"what": "import", "module": module}, roots, repeats)
+        _spawn({"what": "warm"}, root)
+    for module in [*IMPORTS, _INCREMENT]:
+        job = {"what": "import", "module": module}
+        if module == _INCREMENT:
+            job = {"what": "import", "module": "sklearn_lm", "after": _AFTER}
+        runs = _alternate(job, roots, repeats)
         times = [_median([r["total"] for r in tree]) for tree in runs]
         results["imports"][module] = times[0]
         if baseline is not None:
@@ -364,6 +434,11 @@ def run(
         if cache == "warm":
             for root in roots:
                 _spawn(job, root)
+        total = {"what": "total", "data": name, "cache": cache}
+        totals = _alternate(total, roots, repeats)
+        results["totals"][name] = _totals(totals[0])
+        if baseline is not None:
+            results["baseline"]["totals"][name] = _totals(totals[1])
         lm = _alternate(job, roots, repeats)
         mlp = [_spawn({"what": "mlp", "data": name}) for _ in range(repeats)]
         entry = _summary(lm[0], mlp)
@@ -379,6 +454,12 @@ def run(
     return results
 
 
+def _label(module: str) -> str:
+    if module == _INCREMENT:
+        return "`import sklearn_lm` after `import " + ", ".join(_AFTER) + "`"
+    return f"`import {module}`"
+
+
 def _ms(seconds: float) -> str:
     return f"{seconds * 1e3:.0f}"
 
@@ -387,7 +468,7 @@ def tables(results: dict) -> str:
     names = list(results["fits"])
     head = "| phase | " + " | ".join(f"{n}, 1st | {n}, 2nd" for n in names) + " |"
     lines = [
-        "### Fit phases (ms, exclusive; calls in brackets)",
+        "## Fit phases (ms, exclusive; calls in brackets)",
         "",
         head,
         "|---|" + "---:|" * (2 * len(names)),
@@ -429,7 +510,7 @@ def tables(results: dict) -> str:
         "| scikit-learn MLP (lbfgs), fresh process | " + " | ".join(mlp) + " |"
     )
     lines.append("")
-    lines.append("### Where each 100 ms of a first fit goes (share of the median)")
+    lines.append("## Where each 100 ms of a first fit goes (share of the median)")
     lines.append("")
     lines.append("| phase | " + " | ".join(names) + " |")
     lines.append("|---|" + "---:|" * len(names))
@@ -440,12 +521,24 @@ def tables(results: dict) -> str:
             cells.append(f"{100 * r['phases'][phase] / r['total']:.0f}")
         lines.append(f"| {phase} | " + " | ".join(cells) + " |")
     lines.append("")
-    lines.append("### Imports (ms, wall, `perf_counter` around `import`)")
+    lines.append("## Imports (ms, wall, `perf_counter` around `import`)")
     lines.append("")
     lines.append("| module | ms |")
     lines.append("|---|---:|")
     for module, seconds in results["imports"].items():
-        lines.append(f"| `import {module}` | {_ms(seconds)} |")
+        lines.append(f"| {_label(module)} | {_ms(seconds)} |")
+    lines += [
+        "",
+        "## Import and first fit together (ms, wall, fresh process)",
+        "",
+        "`import sklearn_lm`, the scikit-learn imports and the data, then the "
+        "first fit; the first column is the part before the fit.",
+        "",
+        "| data | imports and data | total |",
+        "|---|---:|---:|",
+    ]
+    for name, r in results["totals"].items():
+        lines.append(f"| {name} | {_ms(r['import'])} | {_ms(r['total'])} |")
     if "baseline" in results:
         lines += ["", *_comparison(results)]
     return "\n".join(lines)
@@ -456,7 +549,7 @@ def _comparison(results: dict) -> list[str]:
     base = results["baseline"]
     names = list(results["fits"])
     lines = [
-        "### Before and after: first fit (ms, medians, same run, alternating)",
+        "## Before and after: first fit (ms, medians, same run, alternating)",
         "",
         "Before: the source tree given as `--baseline`; after: this one.",
         "",
@@ -504,7 +597,20 @@ def _comparison(results: dict) -> list[str]:
     lines += ["", "| import | before | after |", "|---|---:|---:|"]
     for module, seconds in results["imports"].items():
         before = _ms(base["imports"][module])
-        lines.append(f"| `import {module}` | {before} | {_ms(seconds)} |")
+        lines.append(f"| {_label(module)} | {before} | {_ms(seconds)} |")
+    lines += [
+        "",
+        "Import and first fit together (ms):",
+        "",
+        "| data | imports and data, before | after | total, before | after |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name, r in results["totals"].items():
+        b = base["totals"][name]
+        lines.append(
+            f"| {name} | {_ms(b['import'])} | {_ms(r['import'])} "
+            f"| {_ms(b['total'])} | {_ms(r['total'])} |"
+        )
     return lines
 
 
@@ -525,7 +631,15 @@ def main(argv=None) -> str:
         default="off",
         help="off: every graph traced; warm: graphs loaded from the disk cache",
     )
+    parser.add_argument(
+        "--pycache-prefix",
+        type=Path,
+        default=None,
+        help="PYTHONPYCACHEPREFIX of the processes (bytecode cached there)",
+    )
     args = parser.parse_args(argv)
+    global _PYCACHE_PREFIX
+    _PYCACHE_PREFIX = args.pycache_prefix
     load_before = os.getloadavg()
     started = time.perf_counter()
     results = run(args.repeats, args.datasets, args.baseline, args.cache)
@@ -542,6 +656,13 @@ def main(argv=None) -> str:
         options += f" --cache {args.cache}"
     if args.datasets:
         options += " --datasets " + " ".join(args.datasets)
+    cache = ""
+    if args.pycache_prefix is not None:
+        options += " --pycache-prefix DIR2"
+        cache = (
+            " DIR2: a bytecode cache (`PYTHONPYCACHEPREFIX`), filled by the "
+            "first process, so every module loads from cached bytecode."
+        )
     baseline = ""
     if args.baseline is not None:
         options += " --baseline DIR"
@@ -562,7 +683,7 @@ def main(argv=None) -> str:
             f"{dt.date.today().isoformat()} ({platform.platform()}, "
             f"Python {platform.python_version()}, {os.cpu_count()} CPUs); "
             f"medians of {args.repeats} fresh processes per number; "
-            f"{wall:.0f} s in all.{baseline}",
+            f"{wall:.0f} s in all.{baseline}{cache}",
             f"Load average (1/5/15 min): {load(load_before)} before the run, "
             f"{load(load_after)} after.",
             "",
