@@ -269,8 +269,8 @@ def init_from_data(
     X : array-like of shape (n_samples, n_features)
         Input rows the network will be trained on; not modified.
     seed : int, numpy.random.Generator or None, default=None
-        Seed of the random directions, gains, centres and subsample, passed
-        to :func:`numpy.random.default_rng`. The same seed gives the same
+        Seed of the random directions, order of the centres and subsample,
+        passed to :func:`numpy.random.default_rng`. The same seed gives the same
         weights; no global random state is read or changed.
     sample_weight : array-like of shape (n_samples,), default=None
         Non-negative weights of the rows, used as frequencies for the
@@ -311,18 +311,18 @@ def init_from_data(
        standard deviation of ``p_j`` and ``h_j = sqrt(3) s_j``, the
        half-width of the uniform distribution with that spread (for one
        input filling ``[-1, 1]`` evenly, ``h_j = 1``);
-    2. draw the gain ``beta_j = g f_j`` with ``f_j`` uniform on ``[0.5, 1]``
-       and ``g = max(0.7 H**(1/d), sqrt(3))``: ``0.7 H**(1/d)`` is Nguyen
-       and Widrow's magnitude for inputs of half-width 1, and the floor
-       keeps the standard deviation of the pre-activation at least
-       ``f_j`` when there are many inputs (where ``H**(1/d)`` tends to 1);
+    2. take the gain ``beta_j = g = max(0.7 H**(1/d), sqrt(3))``, the same
+       for every unit: ``0.7 H**(1/d)`` is Nguyen and Widrow's magnitude
+       for inputs of half-width 1, and the floor keeps the standard
+       deviation of the pre-activation at least 1 when there are many
+       inputs (where ``H**(1/d)`` tends to 1);
     3. choose the centre ``c_j``, the quantile of ``p_j`` at level
        ``t_j / H`` (``1 - t_j / H`` where the first component of ``u_j`` is
-       negative), with ``t_j = k_j + 0.5 + e_j``, ``k_0, ..., k_{H-1}`` a
-       random permutation of ``0, ..., H-1`` and ``e_j`` uniform on
-       ``[-0.5, 0.5]``: one centre in each of ``H`` slices of the data
-       holding ``1 / H`` of its weight each, in a random order of the
-       directions (for one input, the centres fill the slices one each);
+       negative), with ``t_j = k_j + 0.5``, ``k_0, ..., k_{H-1}`` a random
+       permutation of ``0, ..., H-1``: one centre in the middle (by weight)
+       of each of ``H`` slices of the data holding ``1 / H`` of its weight
+       each, in a random order of the directions (for one input, the
+       centres are evenly spaced over the quantiles, one in each slice);
     4. set the kernel column ``w_j = (beta_j / h_j) u_j`` and the bias
        ``b_j = -(beta_j / h_j) c_j``.
 
@@ -408,9 +408,11 @@ def init_from_data(
         # A zero draw has probability zero; make it a unit direction anyway.
         directions[:, np.linalg.norm(directions, axis=0) == 0] = 1.0
         directions /= np.linalg.norm(directions, axis=0)
+        # One gain for every unit and centres in the middle of their slices:
+        # on sinc(10 x), fewer epochs to a given MSE than random gains in
+        # [gain / 2, gain] and random offsets within the slices.
         gain = max(0.7 * n_units ** (1.0 / d), np.sqrt(3.0))
-        gains = gain * rng.uniform(0.5, 1.0, n_units)
-        levels = (rng.permutation(n_units) + rng.uniform(0.0, 1.0, n_units)) / n_units
+        levels = (rng.permutation(n_units) + 0.5) / n_units
         # Count the levels from the low end of the first input's axis: in 1-D
         # the centres then fill the slices of the data whatever the signs.
         flipped = directions[0] < 0
@@ -425,7 +427,7 @@ def init_from_data(
         half = np.where(constant, 1.0, half)
         centres = np.where(constant, mean + 2.0 * levels - 1.0, centres)
 
-        slopes = gains / half
+        slopes = gain / half
         kernel = directions * slopes
         bias = -slopes * centres
 

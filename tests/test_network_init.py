@@ -47,11 +47,14 @@ def test_unit_transitions_are_spread_over_a_1d_input(a, b):
     X = np.linspace(a, b, n_samples).reshape(-1, 1)
     model = _init(X, hidden=(n_units,))
     centres = _centres_1d(model)
-    # Evenly spread inputs: one transition in each of the n_units equal
-    # slices of [a, b], whatever the sign of each unit's slope (up to one
-    # step of the grid, as the centres are data points).
+    # Evenly spread inputs: one transition in the middle of each of the
+    # n_units equal slices of [a, b], whatever the sign of each unit's slope
+    # (up to one step of the grid, as the centres are data points).
+    step = (b - a) / (n_samples - 1)
     assert np.all((centres >= a) & (centres <= b))
-    _assert_one_per_slice(centres, a, b, tol=(b - a) / (n_samples - 1))
+    _assert_one_per_slice(centres, a, b, tol=step)
+    middles = a + (b - a) * (np.arange(n_units) + 0.5) / n_units
+    np.testing.assert_allclose(np.sort(centres), middles, rtol=0, atol=step)
     # Random slope signs.
     kernel = model.get_weights()[0]
     assert 0 < np.sum(kernel > 0) < n_units
@@ -93,9 +96,9 @@ def test_centres_scale_and_shift_with_a_1d_input():
 @pytest.mark.parametrize("n_features", [1, 2, 8])
 def test_pre_activations_have_a_fixed_spread(n_features):
     # Features of very different scales and offsets: each unit's
-    # pre-activation z_j = w_j . x + b_j has standard deviation
-    # beta_j / sqrt(3) over the data, with beta_j in [g/2, g], and changes
-    # sign inside the data (the unit's transition lies there).
+    # pre-activation z_j = w_j . x + b_j has standard deviation g / sqrt(3)
+    # over the data, the same gain g for every unit, and changes sign inside
+    # the data (the unit's transition lies there).
     rng = np.random.default_rng(n_features)
     scales = 10.0 ** rng.uniform(-3, 3, n_features)
     X = rng.standard_t(3, size=(400, n_features)) * scales + 1e3 * scales
@@ -104,7 +107,7 @@ def test_pre_activations_have_a_fixed_spread(n_features):
     z = X @ kernel + bias
     g = _gain(n_units, n_features)
     spread = z.std(axis=0) * np.sqrt(3)
-    assert np.all((spread >= g / 2 * (1 - 1e-9)) & (spread <= g * (1 + 1e-9)))
+    np.testing.assert_allclose(spread, g, rtol=1e-9)
     assert np.all(z.min(axis=0) < 0) and np.all(z.max(axis=0) > 0)
 
 
@@ -130,7 +133,7 @@ def test_later_hidden_layers_are_fitted_to_the_previous_activations():
     z2 = a1 @ k1 + b1
     g = _gain(6, 8)
     spread = z2.std(axis=0) * np.sqrt(3)
-    assert np.all((spread >= g / 2 * (1 - 1e-9)) & (spread <= g * (1 + 1e-9)))
+    np.testing.assert_allclose(spread, g, rtol=1e-9)
     assert np.all(z2.min(axis=0) < 0) and np.all(z2.max(axis=0) > 0)
     # The output layer is build_network's: Glorot uniform, zero bias.
     built = build_network(3, 1, hidden=(8, 6), dtype="float64", seed=1)
@@ -392,3 +395,25 @@ def test_data_init_converges_faster_than_glorot():
             for seed in range(3)
         ]
     assert max(losses["data"]) < 0.01 * min(losses["glorot"])
+
+
+@pytest.mark.slow
+def test_data_init_reaches_low_mse_on_sinc():
+    # The sinc fit of the benchmarks (sinc(10 x), 20 000 points, 1-20-1
+    # tanh, float32). Measured epochs to a training MSE of 1e-7 over seeds
+    # 0-15: 19 to 60 (Glorot weights: 139 to over 300); 1e-8 within 300
+    # epochs on 11 of them, seed 1 after 51.
+    X = np.linspace(-1.0, 1.0, 20_000).reshape(-1, 1)
+    y = np.sinc(10.0 * X[:, 0])
+    curves = []
+    for seed in range(3):
+        est = LMRegressor(
+            tol=0.0, n_iter_no_change=np.inf, max_iter=120, random_state=seed
+        )
+        mse = np.mean((_fit(est, X, y).predict(X) - y) ** 2)
+        # loss_curve_ is on standardised targets: back to the data's MSE.
+        curve = np.asarray(est.loss_curve_) * np.var(y)
+        np.testing.assert_allclose(curve[-1], mse, rtol=1e-3)
+        curves.append(curve)
+    assert all(np.any(c[:80] <= 1e-7) for c in curves)
+    assert min(c.min() for c in curves) <= 1e-8

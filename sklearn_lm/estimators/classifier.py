@@ -65,7 +65,7 @@ class LMClassifier(ClassifierMixin, BaseLM):
         transitions are spread over the data whatever its scale and offset.
         Functions of few inputs then need far fewer epochs (measured on a
         1-20-1 fit of ``sinc(10 x)`` to a mean squared error of 1e-7:
-        39 to 74 epochs instead of 143 to 190), and test scores on
+        19 to 60 epochs instead of 139 to over 300), and test scores on
         standardised benchmark data sets are on par with ``"glorot"``.
         ``"glorot"`` draws them from the Glorot (Xavier) uniform
         distribution with zero biases, independent of the data. Either way
