@@ -82,6 +82,7 @@ BENCHMARK_FILES = [
     "benchmarks_nist.md",
     "benchmarks_uncertainty.md",
     "benchmarks_step_cache.md",
+    "benchmarks_cv.md",
 ]
 
 try:
