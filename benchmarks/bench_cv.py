@@ -55,11 +55,12 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from .child import run_marked
 
 __all__ = ["main", "child", "render", "DATASETS"]
 
@@ -175,18 +176,14 @@ def _spawn(job: dict, condition: str | None, cache: str) -> dict:
         "import json, sys; from benchmarks.bench_cv import child; "
         f"print({_MARK!r} + json.dumps(child(json.loads(sys.argv[1]))))"
     )
-    proc = subprocess.run(
-        [sys.executable, "-c", code, json.dumps(job)],
+    return run_marked(
+        code,
+        [json.dumps(job)],
+        mark=_MARK,
         env=env,
         cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
+        what=f"child for {job} ({condition})",
     )
-    for line in proc.stdout.splitlines():
-        if line.startswith(_MARK):
-            return json.loads(line[len(_MARK) :])
-    raise RuntimeError(f"child failed for {job} ({condition}):\n{proc.stderr[-3000:]}")
 
 
 # -- parent ----------------------------------------------------------------------

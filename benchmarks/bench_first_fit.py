@@ -340,18 +340,17 @@ def _spawn(job: dict, root: Path = ROOT) -> dict:
         "m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m); "
         "print(m._MARK + json.dumps(m.child(json.loads(sys.argv[1]))))"
     )
-    proc = subprocess.run(
-        [sys.executable, "-c", code, json.dumps(job), str(Path(__file__).resolve())],
-        cwd=root,
+    # Imported here: a child loads this file alone, outside the package.
+    from benchmarks.child import run_marked
+
+    return run_marked(
+        code,
+        [json.dumps(job), str(Path(__file__).resolve())],
+        mark=_MARK,
         env=env,
-        capture_output=True,
-        text=True,
-        check=False,
+        cwd=root,
+        what=f"child for {job}",
     )
-    for line in proc.stdout.splitlines():
-        if line.startswith(_MARK):
-            return json.loads(line[len(_MARK) :])
-    raise RuntimeError(f"child failed for {job}:\n{proc.stderr[-3000:]}")
 
 
 # -- parent ----------------------------------------------------------------------

@@ -38,15 +38,14 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
 import platform
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
+
+from .child import run_marked
 
 __all__ = ["main", "child"]
 
@@ -127,18 +126,9 @@ def _run_child(workload: str, mode: str, cache: str) -> dict:
         "import json, sys; from benchmarks.bench_step_cache import child; "
         f"print({_MARK!r} + json.dumps(child(sys.argv[1])))"
     )
-    proc = subprocess.run(
-        [sys.executable, "-c", code, workload],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
+    return run_marked(
+        code, [workload], mark=_MARK, env=env, cwd=ROOT, what=f"{workload} ({mode})"
     )
-    for line in proc.stdout.splitlines():
-        if line.startswith(_MARK):
-            return json.loads(line[len(_MARK) :])
-    raise RuntimeError(f"{workload} ({mode}) failed:\n{proc.stderr[-3000:]}")
 
 
 # -- parent ------------------------------------------------------------------------
