@@ -25,7 +25,7 @@ import numpy as np
 import tensorflow as tf
 
 from . import losses as losses_module
-from .bayesian import _hessian, _one_blas_thread
+from .evidence import _hessian, _one_blas_thread
 
 __all__ = [
     "normal_matrix",
