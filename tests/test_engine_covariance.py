@@ -152,3 +152,44 @@ def test_certified_standard_deviations(name):
     assert nist.log_relative_error(cov.standard_errors, problem.certified_sd) >= 4
     assert cov.ssr == pytest.approx(problem.certified_rss, rel=1e-8)
     assert cov.dof == problem.y.size - problem.n_params
+
+
+def _spd(n, log_condition, seed):
+    """A symmetric positive definite matrix with a chosen condition number and
+    badly scaled rows and columns."""
+    rng = np.random.default_rng(seed)
+    q, _ = np.linalg.qr(rng.standard_normal((n, n)))
+    a = (q * np.logspace(0, -log_condition, n)) @ q.T
+    d = np.logspace(-3, 3, n)
+    return d[:, None] * a * d[None, :]
+
+
+@pytest.mark.parametrize(
+    "n, log_condition", [(40, 2), (120, 6), (40, 11)], ids=["cholesky", "cho-6", "eigh"]
+)
+def test_scaled_inverse_is_the_inverse(n, log_condition):
+    # Well-conditioned matrices take the Cholesky path, the kappa = 1e11 one
+    # the eigendecomposition; both must agree with a plain inverse in
+    # extended precision terms: A X = I to the accuracy kappa * eps allows.
+    from sklearn_lm.engine.covariance import _scaled_inverse
+
+    a = _spd(n, log_condition, seed=n)
+    before = a.copy()
+    inverse, rank = _scaled_inverse(a, tol=np.finfo(np.float64).eps * n)
+    assert rank == n
+    np.testing.assert_array_equal(a, before)  # the input is not overwritten
+    np.testing.assert_array_equal(inverse, inverse.T)
+    d = np.sqrt(np.diag(a))
+    # Residual of the unit-diagonal system, where the bound kappa * eps holds.
+    residual = (a / np.outer(d, d)) @ (inverse * np.outer(d, d)) - np.eye(n)
+    assert np.max(np.abs(residual)) < 10.0**log_condition * n * 1e-15
+
+
+def test_scaled_inverse_rejects_a_singular_matrix():
+    from sklearn_lm.engine.covariance import _scaled_inverse
+
+    rng = np.random.default_rng(3)
+    j = rng.standard_normal((10, 25))
+    inverse, rank = _scaled_inverse(j.T @ j, tol=np.finfo(np.float64).eps * 25)
+    assert inverse is None
+    assert rank == np.linalg.matrix_rank(j)

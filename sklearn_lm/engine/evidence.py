@@ -46,8 +46,10 @@ def _hessian(normal, mask, alpha, beta, shift) -> np.ndarray:
     """``A = beta normal + alpha diag(mask)`` (plus ``u u^T`` for a shift ``u``).
 
     ``normal`` is symmetric; the factorisations read its lower triangle.
+    A new array in Fortran order, which LAPACK factors in place (a C-ordered
+    one it would first copy, at twice the cost of the factorisation).
     """
-    a = np.multiply(np.asarray(normal, np.float64), beta)
+    a = np.multiply(np.asarray(normal, np.float64), beta, order="F")
     a[np.diag_indices_from(a)] += np.asarray(alpha, np.float64) * np.asarray(mask)
     if shift is not None:
         a += np.outer(shift, shift)
@@ -146,12 +148,10 @@ def evidence(
     factored = _factor(_hessian(normal, mask, alpha, beta, shift))
     if factored is None:
         return Evidence(alpha, beta, math.nan, math.nan, False)
-    # diag(A^-1)_j = sum_i (L^-1)_ij^2.
-    chol, inverse_factor = factored
-    trace = float(np.sum(mask * np.sum(inverse_factor**2, axis=0)))
+    log_det, inverse_diagonal = factored
+    trace = float(np.sum(mask * inverse_diagonal))
     n_w = float(np.sum(mask))
     gamma = n_w - alpha * trace
-    log_det = 2.0 * float(np.sum(np.log(np.diag(chol))))
     log_evidence = (
         -beta * e_d - alpha * e_w - 0.5 * log_det + 0.5 * n_w * math.log(alpha)
     )
@@ -166,20 +166,24 @@ def evidence(
 
 
 def _factor(a: np.ndarray):
-    """``(L, L^{-1})`` of ``A = L L^T`` by Cholesky, or ``None`` if it fails.
+    """``(ln det A, diag(A^{-1}))`` of ``A = L L^T``, or ``None`` if it fails.
 
-    LAPACK's ``potrf`` (reading the lower triangle of ``A``) and ``trtri``,
-    float64, on one BLAS thread; a factor or inverse that is not finite is a
-    failure.
+    LAPACK's ``potrf`` (reading the lower triangle of ``A``, which it
+    overwrites) and ``trtri`` (in place), float64, on one BLAS thread:
+    ``ln det A = 2 sum(ln L_ii)`` and ``diag(A^{-1})_j = sum_i (L^{-1})_ij^2``.
+    A factor or inverse that is not finite is a failure (tested through its
+    sum, so no ``n x n`` temporary is made: at a few hundred weights a new
+    array costs about as much as the factorisation).
     """
     with _one_blas_thread():
-        chol, info = lapack.dpotrf(a, lower=1, clean=1)
-        if info != 0 or not np.all(np.isfinite(chol)):
+        chol, info = lapack.dpotrf(a, lower=1, clean=1, overwrite_a=1)
+        if info != 0 or not math.isfinite(float(np.sum(chol))):
             return None
-        inverse, info = lapack.dtrtri(chol, lower=1)
-        if info != 0 or not np.all(np.isfinite(inverse)):
+        log_det = 2.0 * float(np.sum(np.log(np.diagonal(chol))))
+        inverse, info = lapack.dtrtri(chol, lower=1, overwrite_c=1)
+        if info != 0 or not math.isfinite(float(np.sum(inverse))):
             return None
-        return chol, inverse
+        return log_det, np.einsum("ij,ij->j", inverse, inverse)
 
 
 def _group_evidence(
@@ -195,14 +199,13 @@ def _group_evidence(
     factored = _factor(_hessian(normal, per_weight, 1.0, beta, shift))
     if factored is None:
         return Evidence(alpha, beta, math.nan, math.nan, False)
-    chol, inverse_factor = factored
-    diagonal = mask * np.sum(inverse_factor**2, axis=0)  # diag(A^-1) on P
+    log_det, inverse_diagonal = factored
+    diagonal = mask * inverse_diagonal  # diag(A^-1) on P
     n_groups = len(alpha)
     counts = np.bincount(groups[penalised], mask[penalised], minlength=n_groups)
     traces = np.bincount(groups[penalised], diagonal[penalised], minlength=n_groups)
     gammas = counts - alpha * traces
     gamma = float(np.sum(gammas))
-    log_det = 2.0 * float(np.sum(np.log(np.diag(chol))))
     log_evidence = (
         -beta * e_d
         - float(np.sum(alpha * e_w))

@@ -124,8 +124,18 @@ class ModelFunction:
 
     # -- weights <-> variables -------------------------------------------------
     def get_weights(self) -> tf.Tensor:
-        """Current weights of the model as one flat vector."""
-        return tf.concat([tf.reshape(v.value, [-1]) for v in self.variables], axis=0)
+        """Current weights of the model as one flat vector, in the model's dtype.
+
+        Eagerly, the variables are read to the host and joined there (one
+        tensor op, against one reshape op per variable plus a concatenation);
+        inside a graph, by TensorFlow ops.
+        """
+        if not tf.executing_eagerly():
+            return tf.concat([tf.reshape(v.value, [-1]) for v in self.variables], 0)
+        parts = [np.asarray(v.value).reshape(-1) for v in self.variables]
+        if not parts:
+            return tf.zeros([0], self.dtype)
+        return tf.constant(np.concatenate(parts))
 
     def set_weights(self, w: tf.Tensor) -> None:
         """Write a flat weight vector back into the model's variables.

@@ -67,7 +67,8 @@ def posterior_covariance(
     ``alpha`` may be one entry per weight (``alpha_{g(j)}``, groups of
     weights: ``BayesianRegularization.weight_alpha``).
 
-    Inverted after scaling to a unit diagonal, by an eigendecomposition
+    Inverted after scaling to a unit diagonal, from a Cholesky factor or,
+    when that is not well conditioned, an eigendecomposition
     (:mod:`sklearn_lm.engine.covariance`); ``None`` when ``A`` is singular:
     an eigenvalue of the scaled matrix at most ``eps * n`` times the largest
     (with ``alpha = 0``, some combination of weights does not change the
