@@ -125,6 +125,7 @@ class BaseLM(BaseEstimator, ABC):
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "bayesian": ["boolean", StrOptions({"auto"})],
+        "bayesian_groups": [StrOptions({"single", "layer"})],
         "dtype": [StrOptions({"float32", "float64"})],
         "random_state": ["random_state"],
         "n_init": [Interval(Integral, 1, None, closed="left")],
@@ -159,6 +160,7 @@ class BaseLM(BaseEstimator, ABC):
         validation_fraction,
         alpha,
         bayesian,
+        bayesian_groups,
         dtype,
         random_state,
         n_init,
@@ -188,6 +190,7 @@ class BaseLM(BaseEstimator, ABC):
         self.validation_fraction = validation_fraction
         self.alpha = alpha
         self.bayesian = bayesian
+        self.bayesian_groups = bayesian_groups
         self.dtype = dtype
         self.random_state = random_state
         self.n_init = n_init
@@ -334,7 +337,7 @@ class BaseLM(BaseEstimator, ABC):
         a parameter (constraint, ``__init__``, docstring) and a line here.
         """
         solver = self._solver(self.model_.count_params())
-        return {
+        options = {
             "learning_rate": float(self.learning_rate),
             "max_attempts": int(self.max_attempts),
             "l2": float(self.alpha),  # the estimators' alpha is the engine's l2
@@ -345,6 +348,10 @@ class BaseLM(BaseEstimator, ABC):
             "geodesic": solver == "direct",
             "bayesian": bool(self.bayesian_),
         }
+        if self.bayesian_:
+            # Without Bayesian regularization the groups are not used.
+            options["bayesian_groups"] = self.bayesian_groups
+        return options
 
     def _make_trainer(self, initial_damping: float | None = None):
         return Trainer(
@@ -678,6 +685,29 @@ class BaseLM(BaseEstimator, ABC):
         else:
             self.validation_scores_ = self.best_validation_score_ = None
         self.stop_reason_ = history.stop_reason
+
+    #: Fitted attributes of Bayesian regularization, removed by a fit without it.
+    _BAYESIAN_ATTRIBUTES: tuple = ("alpha_", "gamma_", "gammas_", "log_evidence_")
+
+    def _record_precisions(self, state) -> None:
+        """``alpha_``, ``gamma_`` and ``gammas_`` from the evidence ``state``
+        (:class:`~sklearn_lm.engine.bayesian.BayesianRegularization`) at the
+        end of a fit, float64: ``alpha_`` a float with one precision
+        (``bayesian_groups="single"``), else an array of one per group with
+        ``gammas_`` the groups' ``gamma_g``. With ``state=None`` (a fit
+        without Bayesian regularization) the attributes of an earlier fit
+        (``_BAYESIAN_ATTRIBUTES``) are removed."""
+        if state is None:
+            for name in self._BAYESIAN_ATTRIBUTES:
+                self.__dict__.pop(name, None)
+            return
+        if state.groups is None:
+            self.alpha_ = float(state.alpha)
+            self.__dict__.pop("gammas_", None)
+        else:
+            self.alpha_ = np.array(state.alpha, np.float64)
+            self.gammas_ = np.array(state.gammas, np.float64)
+        self.gamma_ = float(state.gamma)
 
     def _check_finite(self) -> None:
         if self.stop_reason_ is Status.NON_FINITE or not all(

@@ -409,12 +409,13 @@ class LMRegressor(RegressorMixin, BaseLM):
     _parameter_constraints: dict = {
         **BaseLM._parameter_constraints,
         "loss": [StrOptions(_REGRESSION_LOSSES)],
-        "bayesian_groups": [StrOptions({"single", "layer"})],
     }
 
     #: ``bayesian="auto"`` is on below this many residuals per weight
     #: (see the ``bayesian`` parameter for how it was chosen).
     _AUTO_BAYESIAN_RATIO = 4.0
+
+    _BAYESIAN_ATTRIBUTES = (*BaseLM._BAYESIAN_ATTRIBUTES, "noise_variance_")
 
     def __init__(
         self,
@@ -473,13 +474,13 @@ class LMRegressor(RegressorMixin, BaseLM):
             validation_fraction=validation_fraction,
             alpha=alpha,
             bayesian=bayesian,
+            bayesian_groups=bayesian_groups,
             dtype=dtype,
             random_state=random_state,
             n_init=n_init,
             warm_start=warm_start,
             verbose=verbose,
         )
-        self.bayesian_groups = bayesian_groups
 
     # -- hooks ---------------------------------------------------------------
     def _validate_input(self, X, y, *, reset):
@@ -645,12 +646,6 @@ class LMRegressor(RegressorMixin, BaseLM):
             std = np.sqrt((noise + glm) * self._target_scaler.scale_**2)
         return y, (std.ravel() if self._y_ndim == 1 else std)
 
-    def _step_options(self) -> dict:
-        options = super()._step_options()
-        if options["bayesian"]:
-            options["bayesian_groups"] = self.bayesian_groups
-        return options
-
     # -- uncertainty -----------------------------------------------------------
     def _train(self, train, validation, incremental, seed):
         history = super()._train(train, validation, incremental, seed)
@@ -662,27 +657,13 @@ class LMRegressor(RegressorMixin, BaseLM):
     def _record(self, history, *, n_train: int) -> None:
         super()._record(history, n_train=n_train)
         state = self._trainer.bayesian if self._trainer is not None else None
+        # A fit without it leaves no hyperparameters of an earlier one.
+        self._record_precisions(state)
         if state is None:
-            # A fit without it leaves no hyperparameters of an earlier one.
-            for name in (
-                "alpha_",
-                "noise_variance_",
-                "gamma_",
-                "gammas_",
-                "log_evidence_",
-            ):
-                self.__dict__.pop(name, None)
             return
         scale = self._target_scaler.scale_
-        if state.groups is None:
-            self.alpha_ = float(state.alpha)
-            self.__dict__.pop("gammas_", None)
-        else:
-            self.alpha_ = np.array(state.alpha, np.float64)
-            self.gammas_ = np.array(state.gammas, np.float64)
         noise = scale**2 * state.noise_variance
         self.noise_variance_ = float(noise[0]) if self._y_ndim == 1 else noise
-        self.gamma_ = float(state.gamma)
         self.log_evidence_ = float(state.log_evidence - n_train * np.sum(np.log(scale)))
         covariance = predictive.posterior_covariance(
             state.normal, state.mask, state.weight_alpha, state.beta
