@@ -171,8 +171,9 @@ def test_the_closed_form_is_checked_once_per_sequential_architecture(monkeypatch
         dense_chain, "_compare", lambda *args: checks.append(1) or compare(*args)
     )
     x = np.random.default_rng(1).standard_normal((7, 3)).astype("float32")
-    for seed, activation in [(0, "tanh"), (1, "tanh"), (2, "relu")]:
-        model = build_network(3, 2, (5,), activation=activation, seed=seed)
+    cases = [(0, "tanh", (5,)), (1, "tanh", (5,)), (2, "tanh", (9,)), (3, "relu", (5,))]
+    for seed, activation, hidden in cases:
+        model = build_network(3, 2, hidden, activation=activation, seed=seed)
         fn = model_function(model)
         assert isinstance(fn, DenseChain)
         np.testing.assert_allclose(
@@ -181,6 +182,6 @@ def test_the_closed_form_is_checked_once_per_sequential_architecture(monkeypatch
             rtol=1e-5,
             atol=1e-6,
         )
-    # The second tanh network of the same sizes was not checked again; the
-    # relu network was.
+    # The second and third tanh networks (the third of another width) were
+    # not checked again, and both still match Keras; the relu network was.
     assert len(checks) == 2

@@ -362,15 +362,19 @@ def model_function(model: keras.Model, jacobian: str = "auto") -> ModelFunction:
 _CHECKED: dict = {}
 
 
-def _architecture(model: keras.Model, layers: list, n_in: int) -> tuple | None:
-    """What decides a ``keras.Sequential`` chain's outputs besides its
-    weights, or ``None`` for other models (whose topology may differ from
-    the chain of their layers)."""
+def _architecture(model: keras.Model, layers: list) -> tuple | None:
+    """What decides how a ``keras.Sequential`` chain computes its outputs
+    from its weights and inputs, or ``None`` for other models (whose
+    topology may differ from the chain of their layers).
+
+    The layer widths and the number of inputs are not part of it: a
+    ``Dense`` layer computes ``activation(x W + b)`` whatever the shape of
+    ``W``, so a network of other widths follows the same formula.
+    """
     if type(model) is not keras.Sequential:
         return None
-    return (n_in, model.dtype_policy.name) + tuple(
+    return (model.dtype_policy.name,) + tuple(
         (
-            int(layer.units),
             bool(layer.use_bias),
             activation_name(layer.activation),
             layer.dtype_policy.name,
@@ -384,14 +388,16 @@ def _reproduces(chain: DenseChain, model: keras.Model, layers: list) -> bool:
     """Check the closed form against the model itself on a random batch.
 
     A ``keras.Sequential`` chain of ``Dense`` layers passes once per
-    architecture in a process (:func:`_architecture`): the same layer
-    types, sizes, activations and dtype policies compute the same function
-    of the weights. Other models, and failures, are checked every time.
+    architecture in a process (:func:`_architecture`): the same depth,
+    activations, biases and dtype policies compute the same function of
+    the weights, whatever the widths (a grid over hidden sizes, or data
+    sets of other widths, checks once). Other models, and failures, are
+    checked every time.
     """
     n_in = int(model.inputs[0].shape[-1]) if _has_outputs(model) else None
     if n_in is None or len(model.inputs) != 1 or len(model.outputs) != 1:
         return False
-    key = _architecture(model, layers, n_in)
+    key = _architecture(model, layers)
     if key is not None and key in _CHECKED:
         return True
     result = _compare(chain, model, n_in)
