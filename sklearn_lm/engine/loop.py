@@ -229,7 +229,7 @@ class Trainer(EpochLoop):
         l2 = self._l2_input(x, y, sw, w)
         res, normal = self._split(step(w, self._lam, self._nu, x, y, sw, *l2))
         self._lam, self._nu = res.damping, res.nu
-        self._after_step(x, y, sw, res, res.weights, l2, normal)
+        self._after_step(x, y, sw, res, l2, normal)
         return res
 
     def train_step(self, x, y, sample_weight=None) -> dict[str, Any]:
@@ -280,7 +280,7 @@ class Trainer(EpochLoop):
         l2 = self._l2_input(x, y, sw, None)
         res, normal = self._split(step(self._lam, self._nu, x, y, sw, *l2, *handles))
         self._lam, self._nu = res.damping, res.nu
-        self._after_step(x, y, sw, res, None, l2, normal)
+        self._after_step(x, y, sw, res, l2, normal)
         return res
 
     def _split(self, out):
@@ -305,11 +305,11 @@ class Trainer(EpochLoop):
             self.bayesian.start(loss_sum, w.numpy(), n_rows)
         return (tf.constant(self.bayesian.l2(n_rows), tf.float64),)
 
-    def _after_step(self, x, y, sw, res, w, l2, normal) -> None:
+    def _after_step(self, x, y, sw, res, l2, normal) -> None:
         """Re-estimate the hyperparameters after an accepted step.
 
-        ``E_D`` and ``E_W`` are those at the step's new weights (``w``; None:
-        the model's), ``E_D`` from the step's objective less its L2 term;
+        ``E_D`` and ``E_W`` are those at the step's new weights
+        (``res.weights``), ``E_D`` from the step's objective less its L2 term;
         the normal matrix is the one the step formed at its starting weights
         (``normal``), as MATLAB's ``trainbr`` does: no pass of its own. The
         fixed point is the same, and :meth:`_after_fit` makes the final
@@ -317,7 +317,7 @@ class Trainer(EpochLoop):
         """
         if self.bayesian is None or not bool(res.accepted):
             return
-        w = (self.fn.get_weights() if w is None else w).numpy()
+        w = res.weights.numpy()  # the accepted weights, also in the variables
         w64 = w.astype(np.float64)
         penalty = float(np.sum(l2[0].numpy() * self.bayesian.mask * w64 * w64))
         norm = int(x.shape[0]) * self.loss.output_normaliser(self.fn.n_outputs)
