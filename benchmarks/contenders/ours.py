@@ -197,10 +197,13 @@ def estimator(
         rec.stop()
     if stop == "converged" and est.n_iter_ >= est.max_iter:
         stop = "max_iter"
-    curve = np.asarray(est.loss_curve_, dtype=np.float64)
-    if task.kind == "regression":
-        curve = curve * float(np.var(task.y_train))
-    if len(rec.trace) == len(curve):
+    scale = float(np.var(task.y_train)) if task.kind == "regression" else 1.0
+    curve = np.asarray(getattr(est, "loss_curve_", []), dtype=np.float64) * scale
+    if len(curve) == 0 and rec.trace:
+        # The budget stopped the fit before it recorded its curve: the
+        # per-epoch lines give the same losses (8 significant digits).
+        rec.trace[:] = [(t, float(loss) * scale, s) for t, loss, s in rec.trace]
+    elif len(rec.trace) == len(curve):
         rec.trace[:] = [
             (t, float(loss), s)
             for (t, _, s), loss in zip(rec.trace, curve, strict=True)
@@ -216,7 +219,7 @@ def estimator(
     skip = min(settings.skip_steps, max(len(lines.attempts) - 1, 0))
     return {
         "repeat_fit_s": None if open_ended else repeat_fit(est, task),
-        "n_iter": int(est.n_iter_),
+        "n_iter": int(getattr(est, "n_iter_", len(lines.attempts))),
         "attempts": float(np.mean(lines.attempts[skip:])) if lines.attempts else None,
         "stop_reason": stop,
         "batch_rows": n if steps == 1 else batch,

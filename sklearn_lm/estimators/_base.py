@@ -69,7 +69,7 @@ class _EpochLines:
 
     def __call__(self, epoch: int, logs: dict) -> bool:
         message = (
-            f"Epoch {self.number}: loss = {logs['loss']:.8f}, "
+            f"Epoch {self.number}: loss = {logs['loss']:.8g}, "
             f"damping = {logs['damping']:.3e}, attempts = {logs['attempts']:.1f}"
         )
         if "validation_score" in logs:
