@@ -6,6 +6,8 @@ linear model, whose only group is the kernel), and MacKay's fixed point
 ``alpha_g = gamma_g / (2 E_W,g)`` recomputed in NumPy at the fitted weights.
 """
 
+import warnings
+
 import keras
 import numpy as np
 import pytest
@@ -229,3 +231,43 @@ def test_a_group_without_weight_keeps_its_alpha():
     assert got.ok
     np.testing.assert_allclose(got.gammas, [1 - 1 / 2, 1 - 2 / 3])
     np.testing.assert_allclose(got.alpha, [0.5 / (2 * 0.5), 2.0])
+
+
+@pytest.mark.parametrize("pickled", [False, True])
+@pytest.mark.parametrize("kind", ["regressor", "classifier"])
+def test_partial_fit_keeps_the_fitted_groups(kind, pickled):
+    # partial_fit continues the fitted precisions: a changed bayesian_groups
+    # is refused (also after a pickle round trip), while a fresh fit with
+    # warm_start uses the new groups.
+    import pickle
+
+    from sklearn.datasets import load_iris, make_friedman1
+
+    from sklearn_lm import LMClassifier
+
+    if kind == "regressor":
+        X, y = make_friedman1(60, random_state=0)
+        cls = LMRegressor
+    else:
+        X, y = load_iris(return_X_y=True)
+        cls = LMClassifier
+    est = cls(
+        hidden=(3,),
+        bayesian=True,
+        bayesian_groups="single",
+        warm_start=True,
+        max_iter=3,
+        random_state=0,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est.fit(X, y)
+    if pickled:
+        est = pickle.loads(pickle.dumps(est))
+    est.set_params(bayesian_groups="layer")
+    with pytest.raises(ValueError, match="bayesian_groups='single'"):
+        est.partial_fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est.fit(X, y)
+    assert np.shape(est.alpha_) == (3,)  # two kernels and the hidden biases

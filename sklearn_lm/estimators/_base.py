@@ -522,7 +522,30 @@ class BaseLM(BaseEstimator, ABC):
                 f"change. Fitted with {self._architecture_}, got "
                 f"{self._architecture()}."
             )
+        if not first_call and incremental:
+            self._check_same_groups()
         return first_call
+
+    def _check_same_groups(self) -> None:
+        """``partial_fit`` continues the weight precisions of Bayesian
+        regularization fitted before (also after unpickling): their groups
+        (``bayesian_groups``) must not change."""
+        trainer = getattr(self, "_trainer", None)
+        if trainer is not None:
+            state = trainer.bayesian
+        else:
+            state = self.__dict__.get("_bayesian_state")
+        if state is None:
+            return
+        fitted = "single" if state.groups is None else "layer"
+        if fitted != self.bayesian_groups:
+            raise ValueError(
+                "partial_fit continues the Bayesian regularization fitted "
+                "before, whose weight precisions are grouped by "
+                f"bayesian_groups={fitted!r}; it cannot change. Fit afresh "
+                f"(fit) to use the new value. Received: "
+                f"bayesian_groups={self.bayesian_groups!r}"
+            )
 
     #: Whether the estimator offers Bayesian regularization (``bayesian``).
     _BAYESIAN_SUPPORTED = True

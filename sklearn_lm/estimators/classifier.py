@@ -258,6 +258,8 @@ class LMClassifier(ClassifierMixin, BaseLM):
         0.058 to 0.061 against 0.060 to 0.061 on ``load_iris`` (equal
         accuracies, 0.983 and 0.973).
         See the user guide (Bayesian regularization).
+        :meth:`partial_fit` continues the groups fitted before: a changed
+        value raises a ``ValueError`` (:meth:`fit` starts afresh).
 
     moderate_proba : bool, default=False
         Whether :meth:`predict_proba` (and :meth:`predict`) moderate the
