@@ -197,30 +197,16 @@ class LMStep:
         constant ``config.l2``.
         """
         config = self.config
-        n_rows = tf.shape(y)[0]
-        if not config.chunked:
-            # Evaluated once per step and once per attempt: prepared once.
-            x = self.fn.prepare_inputs(x)
-        norm = tf.cast(n_rows, _F64) * self.output_normaliser
+        x, norm = self._prepared(x, y)
 
         def attempts(form):
-            def run():
-                system = self.system(form, w, x, y, sw, norm, l2)
-                return self.search(
-                    system,
-                    lambda candidate: self.objective(candidate, x, y, sw, l2),
-                    w,
-                    lam,
-                    nu,
-                    system.data_loss + self.penalty(w, l2),
-                )
-
-            return run
+            return lambda: self._search(form, w, lam, nu, x, y, sw, norm, l2)[0]
 
         if config.solver == "cg":
             return attempts("cg")()
         if config.form != "auto":
             return attempts(config.form)()
+        n_rows = tf.shape(y)[0]
         use_gram = gram_applies(n_rows, self.rows_per_sample, self.n_params, config.l2)
         if tf.is_tensor(use_gram):
             return tf.cond(use_gram, attempts("gram"), attempts("normal"))
@@ -240,11 +226,21 @@ class LMStep:
             from it without a pass of its own (see
             :meth:`Trainer <sklearn_lm.engine.Trainer>`).
         """
-        n_rows = tf.shape(y)[0]
+        x, norm = self._prepared(x, y)
+        result, system = self._search("normal", w, lam, nu, x, y, sw, norm, l2)
+        return result, system.normal
+
+    def _prepared(self, x, y):
+        """The inputs prepared once per step (they are evaluated once per
+        step and once per attempt) and the loss normaliser ``N c``, float64."""
         if not self.config.chunked:
             x = self.fn.prepare_inputs(x)
-        norm = tf.cast(n_rows, _F64) * self.output_normaliser
-        system = self.system("normal", w, x, y, sw, norm, l2)
+        return x, tf.cast(tf.shape(y)[0], _F64) * self.output_normaliser
+
+    def _search(self, form, w, lam, nu, x, y, sw, norm, l2):
+        """``(result, system)``: the attempts of one step on the system of
+        ``form`` (``"normal"``, ``"gram"`` or ``"cg"``) formed at ``w``."""
+        system = self.system(form, w, x, y, sw, norm, l2)
         result = self.search(
             system,
             lambda candidate: self.objective(candidate, x, y, sw, l2),
@@ -253,7 +249,7 @@ class LMStep:
             nu,
             system.data_loss + self.penalty(w, l2),
         )
-        return result, system.normal
+        return result, system
 
     def epoch(self, w, lam, nu, x, y, sw, order, batch_size):
         """Steps over the mini-batches ``order[i*batch_size:(i+1)*batch_size]``.
