@@ -13,7 +13,8 @@ One file per compiled function (``step``, ``objective``, ``epoch``,
 ``step_variables``, ``normal``): the ``FunctionDefLibrary`` of the traced function (the
 function and every function it calls, renamed with the entry's digest so
 that graphs from different processes never share a name), the values of the
-constants it captured, and the structure of its outputs. The file name is the
+constants it captured, and the structure of its outputs (the format is
+:mod:`sklearn_lm.engine.graph_file`). The file name is the
 SHA-256 digest of the key; the key is also stored in the file and compared
 on loading. The key holds everything the graph depends on:
 
@@ -61,9 +62,7 @@ sub-directory ``steps``.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
-import struct
 import sys
 import tempfile
 import time
@@ -72,6 +71,9 @@ from typing import Any
 
 import numpy as np
 import tensorflow as tf
+
+from . import graph_file
+from .graph_file import LoadedFunction as LoadedFunction  # re-exported
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
@@ -83,7 +85,6 @@ __all__ = [
 #: The default bound on the bytes held by the cache directory.
 DEFAULT_MAX_BYTES = 64 * 2**20
 
-_MAGIC = b"SKLEARN_LM_STEP\x01"
 _SUFFIX = ".tfstep"
 _FORMAT = 1
 #: Entries larger than this are not written (a graph that captured data).
@@ -245,67 +246,7 @@ def _digest(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:40]
 
 
-# -- output structures --------------------------------------------------------------
-def _encode(structure):
-    """A JSON description of a nest of tensors, or ``None`` if not supported."""
-    from .search import StepResult
-
-    if tf.is_tensor(structure):
-        return "tensor"
-    if isinstance(structure, StepResult):
-        parts = [_encode(v) for v in structure]
-        return None if None in parts else {"StepResult": parts}
-    if type(structure) in (tuple, list):
-        parts = [_encode(v) for v in structure]
-        return None if None in parts else {type(structure).__name__: parts}
-    return None
-
-
-def _decode(code):
-    """A nest of placeholders (``0``) with the structure :func:`_encode` saw."""
-    from .search import StepResult
-
-    if code == "tensor":
-        return 0
-    ((kind, parts),) = code.items()
-    values = [_decode(p) for p in parts]
-    if kind == "StepResult":
-        return StepResult(*values)
-    if kind == "tuple":
-        return tuple(values)
-    if kind == "list":
-        return values
-    raise ValueError(f"unknown structure {kind!r}")
-
-
 # -- writing --------------------------------------------------------------------------
-def _renamed_library(concrete, suffix: str):
-    """The function library of ``concrete`` with every name suffixed."""
-    from tensorflow.core.framework import function_pb2
-
-    library = function_pb2.FunctionDefLibrary()
-    library.function.extend(concrete.graph.as_graph_def().library.function)
-    library.function.append(concrete.function_def)
-    names = {f.signature.name: f"{f.signature.name}_{suffix}" for f in library.function}
-
-    def rename(attr):
-        if attr.HasField("func") and attr.func.name in names:
-            attr.func.name = names[attr.func.name]
-        if attr.HasField("list"):
-            for func in attr.list.func:
-                if func.name in names:
-                    func.name = names[func.name]
-
-    for fdef in library.function:
-        fdef.signature.name = names[fdef.signature.name]
-        for node in fdef.node_def:
-            for attr in node.attr.values():
-                rename(attr)
-        for attr in fdef.attr.values():
-            rename(attr)
-    return library, names[concrete.function_def.signature.name]
-
-
 def save(key: str, concrete) -> bool:
     """Store the traced ``concrete`` function under ``key``; ``False`` if not stored.
 
@@ -316,33 +257,9 @@ def save(key: str, concrete) -> bool:
     if directory is None:
         return False
     try:
-        captures = []
-        for value in concrete.captured_inputs:
-            if value.dtype == tf.resource or value.dtype == tf.string:
-                return False
-            array = np.ascontiguousarray(value.numpy())
-            captures.append((array.dtype.str, list(array.shape), array.tobytes()))
-        structure = _encode(concrete.structured_outputs)
-        if structure is None:
-            return False
         digest = _digest(key)
-        library, name = _renamed_library(concrete, digest[:16])
-        n_outputs = len(concrete.function_def.signature.output_arg)
-        body = library.SerializeToString()
-        header = json.dumps(
-            {
-                "key": key,
-                "name": name,
-                "n_outputs": n_outputs,
-                "structure": structure,
-                "captures": [(d, s, len(b)) for d, s, b in captures],
-                "library_bytes": len(body),
-            }
-        ).encode()
-        parts = [_MAGIC, struct.pack("<Q", len(header)), header, body]
-        parts += [b for _, _, b in captures]
-        size = sum(len(p) for p in parts)
-        if size > _MAX_ENTRY_BYTES:
+        blob = graph_file.serialise(key, concrete, digest[:16])
+        if blob is None or len(blob) > _MAX_ENTRY_BYTES:
             return False
         directory.mkdir(parents=True, exist_ok=True)
         handle, tmp = tempfile.mkstemp(
@@ -350,8 +267,7 @@ def save(key: str, concrete) -> bool:
         )
         try:
             with os.fdopen(handle, "wb") as f:
-                for part in parts:
-                    f.write(part)
+                f.write(blob)
             os.replace(tmp, directory / f"{digest}{_SUFFIX}")
         except BaseException:
             _remove(Path(tmp))
@@ -393,43 +309,6 @@ def _evict(directory: Path, max_bytes: int) -> None:
 
 
 # -- loading ------------------------------------------------------------------------
-class LoadedFunction:
-    """A compiled function registered from the cache, called by name.
-
-    Called like a concrete function, with the flat tensors of its input
-    signature; the captured constants are appended, the outputs packed in the
-    traced function's structure.
-    """
-
-    __slots__ = ("name", "n_outputs", "structure", "captures", "dtypes")
-
-    def __init__(
-        self, name: str, n_outputs: int, structure, captures: list, dtypes: list
-    ):
-        self.name = name.encode()
-        self.n_outputs = n_outputs
-        self.structure = structure
-        self.captures = captures
-        self.dtypes = dtypes
-
-    def __call__(self, *args):
-        from tensorflow.python.eager import context
-
-        if len(args) != len(self.dtypes):
-            raise TypeError(
-                f"The compiled function takes {len(self.dtypes)} arguments. "
-                f"Received: {len(args)}"
-            )
-        inputs = [
-            a if tf.is_tensor(a) else tf.convert_to_tensor(a, dtype=d)
-            for a, d in zip(args, self.dtypes, strict=True)
-        ]
-        flat = context.context().call_function(
-            self.name, [*inputs, *self.captures], self.n_outputs
-        )
-        return tf.nest.pack_sequence_as(self.structure, list(flat or []))
-
-
 def load(key: str, signature) -> LoadedFunction | None:
     """The function stored under ``key``, registered with the runtime; or ``None``.
 
@@ -449,7 +328,7 @@ def load(key: str, signature) -> LoadedFunction | None:
     except OSError:
         return None
     try:
-        loaded = _parse(blob, key, [spec.dtype for spec in signature])
+        loaded = graph_file.parse(blob, key, [spec.dtype for spec in signature])
     except Exception:  # noqa: BLE001 - a damaged entry is a miss
         _remove(path)
         return None
@@ -460,38 +339,3 @@ def load(key: str, signature) -> LoadedFunction | None:
     except OSError:
         pass
     return loaded
-
-
-def _parse(blob: bytes, key: str, dtypes: list) -> LoadedFunction | None:
-    from tensorflow.core.framework import function_pb2
-    from tensorflow.python.eager import context
-
-    if not blob.startswith(_MAGIC):
-        raise ValueError("not a step cache entry")
-    start = len(_MAGIC)
-    (length,) = struct.unpack_from("<Q", blob, start)
-    start += 8
-    header = json.loads(blob[start : start + length].decode())
-    start += length
-    if header["key"] != key:  # a digest collision: leave the other's entry
-        return None
-    end = start + int(header["library_bytes"])
-    library = function_pb2.FunctionDefLibrary()
-    library.ParseFromString(blob[start:end])
-    captures = []
-    for dtype, shape, size in header["captures"]:
-        array = np.frombuffer(blob[end : end + size], dtype=np.dtype(dtype))
-        captures.append(tf.constant(array.reshape(shape)))
-        end += size
-    if end != len(blob):
-        raise ValueError("truncated step cache entry")
-    structure = _decode(header["structure"])
-    n_outputs = int(header["n_outputs"])
-    if len(tf.nest.flatten(structure)) != n_outputs:
-        raise ValueError("inconsistent step cache entry")
-    ctx = context.context()
-    ctx.ensure_initialized()
-    for fdef in library.function:
-        if not ctx.has_function(fdef.signature.name):
-            ctx.add_function_def(fdef)
-    return LoadedFunction(header["name"], n_outputs, structure, captures, dtypes)
